@@ -1,0 +1,218 @@
+package geminihook
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults of the configuration, also used by the local CLI.
+const (
+	DefaultTopic          = "gemini-job-events"
+	DefaultSecret         = "geminihook-signing-secret"
+	DefaultJWKSURL        = "https://generativelanguage.googleapis.com/.well-known/jwks.json"
+	DefaultCollection     = "gemini_webhook_deliveries"
+	DefaultDatabase       = "(default)"
+	DefaultTolerance      = 5 * time.Minute
+	DefaultLease          = 30 * time.Second
+	DefaultRetention      = 7 * 24 * time.Hour
+	DefaultRequestTimeout = 8 * time.Second
+	DefaultMaxBodyBytes   = 1 << 20
+
+	// Off disables an optional part: GEMINIHOOK_SECRET=off turns v1 HMAC
+	// off, GEMINIHOOK_JWKS_URL=off turns v1a and JWT off.
+	Off = "off"
+)
+
+// Config is geminihook's whole configuration. LoadConfig fills it from the
+// environment; every field has a default except ProjectID.
+type Config struct {
+	ProjectID        string        // GOOGLE_CLOUD_PROJECT
+	Secret           string        // GEMINIHOOK_SECRET: full name projects/P/secrets/S; "" = v1 off
+	JWKSURL          string        // GEMINIHOOK_JWKS_URL; "" = v1a and JWT off
+	Audience         string        // GEMINIHOOK_JWT_AUDIENCE; "" = aud not checked
+	Tolerance        time.Duration // GEMINIHOOK_TOLERANCE
+	Topic            string        // GEMINIHOOK_TOPIC
+	BatchTopic       string        // GEMINIHOOK_TOPIC_BATCH; "" = Topic
+	InteractionTopic string        // GEMINIHOOK_TOPIC_INTERACTION; "" = Topic
+	VideoTopic       string        // GEMINIHOOK_TOPIC_VIDEO; "" = Topic
+	QuarantineTopic  string        // GEMINIHOOK_QUARANTINE_TOPIC
+	Database         string        // GEMINIHOOK_FIRESTORE_DATABASE
+	Collection       string        // GEMINIHOOK_COLLECTION
+	Lease            time.Duration // GEMINIHOOK_LEASE
+	Retention        time.Duration // GEMINIHOOK_RETENTION
+	RequestTimeout   time.Duration // GEMINIHOOK_REQUEST_TIMEOUT
+	MaxBodyBytes     int64         // GEMINIHOOK_MAX_BODY_BYTES
+	LogLevel         slog.Level    // GEMINIHOOK_LOG_LEVEL
+}
+
+// Variable describes one environment variable that LoadConfig reads.
+type Variable struct {
+	Name     string
+	Default  string // "" when there is none
+	Required bool
+	Doc      string
+}
+
+// variable binds a Variable to the Config field it sets.
+type variable struct {
+	Variable
+	set func(c *Config, v string) error
+}
+
+// variables is the one list of what geminihook reads from its environment.
+// The README table, the Terraform module and Variables are kept equal to it
+// by tests.
+var variables = []variable{
+	{Variable{"GOOGLE_CLOUD_PROJECT", "", true,
+		"Project of the Firestore database, the Pub/Sub topics and the secret."},
+		func(c *Config, v string) error { c.ProjectID = v; return nil }},
+	{Variable{"GEMINIHOOK_SECRET", DefaultSecret, false,
+		"Secret Manager secret holding the `whsec_` signing secret: an id in the project or `projects/P/secrets/S`. Every enabled version is accepted, so a rotation needs no redeploy. `off` disables `v1` HMAC."},
+		func(c *Config, v string) error { c.Secret = v; return nil }},
+	{Variable{"GEMINIHOOK_JWKS_URL", DefaultJWKSURL, false,
+		"JWKS with Google's public keys for `v1a` (Ed25519) and JWT (RS256) deliveries. `off` disables both."},
+		func(c *Config, v string) error { c.JWKSURL = v; return nil }},
+	{Variable{"GEMINIHOOK_JWT_AUDIENCE", "", false,
+		"Expected `aud` of JWT deliveries; empty: not checked."},
+		func(c *Config, v string) error { c.Audience = v; return nil }},
+	{Variable{"GEMINIHOOK_TOLERANCE", DefaultTolerance.String(), false,
+		"How far `webhook-timestamp` may be from now, in the past or the future."},
+		durationSetter(func(c *Config) *time.Duration { return &c.Tolerance })},
+	{Variable{"GEMINIHOOK_TOPIC", DefaultTopic, false,
+		"Pub/Sub topic (id or full name) for job events."},
+		func(c *Config, v string) error { c.Topic = v; return nil }},
+	{Variable{"GEMINIHOOK_TOPIC_BATCH", "", false,
+		"Topic for `batch.*` events; empty: GEMINIHOOK_TOPIC."},
+		func(c *Config, v string) error { c.BatchTopic = v; return nil }},
+	{Variable{"GEMINIHOOK_TOPIC_INTERACTION", "", false,
+		"Topic for `interaction.*` events; empty: GEMINIHOOK_TOPIC."},
+		func(c *Config, v string) error { c.InteractionTopic = v; return nil }},
+	{Variable{"GEMINIHOOK_TOPIC_VIDEO", "", false,
+		"Topic for `video.*` events; empty: GEMINIHOOK_TOPIC."},
+		func(c *Config, v string) error { c.VideoTopic = v; return nil }},
+	{Variable{"GEMINIHOOK_QUARANTINE_TOPIC", "", false,
+		"Topic for authentic deliveries whose body is not a JSON object; empty: GEMINIHOOK_TOPIC + `-quarantine`."},
+		func(c *Config, v string) error { c.QuarantineTopic = v; return nil }},
+	{Variable{"GEMINIHOOK_FIRESTORE_DATABASE", DefaultDatabase, false,
+		"Firestore database of the dedup ledger."},
+		func(c *Config, v string) error { c.Database = v; return nil }},
+	{Variable{"GEMINIHOOK_COLLECTION", DefaultCollection, false,
+		"Firestore collection of the dedup ledger."},
+		func(c *Config, v string) error { c.Collection = v; return nil }},
+	{Variable{"GEMINIHOOK_LEASE", DefaultLease.String(), false,
+		"How long a claimed delivery blocks its duplicates (answered 409) before another attempt may take it over. Longer than GEMINIHOOK_REQUEST_TIMEOUT."},
+		durationSetter(func(c *Config) *time.Duration { return &c.Lease })},
+	{Variable{"GEMINIHOOK_RETENTION", DefaultRetention.String(), false,
+		"How long a ledger record is kept (its `expire_at`, the TTL field). At least 24h, Gemini's retry window."},
+		durationSetter(func(c *Config) *time.Duration { return &c.Retention })},
+	{Variable{"GEMINIHOOK_REQUEST_TIMEOUT", DefaultRequestTimeout.String(), false,
+		"Deadline of one delivery's work; past it the answer is 503."},
+		durationSetter(func(c *Config) *time.Duration { return &c.RequestTimeout })},
+	{Variable{"GEMINIHOOK_MAX_BODY_BYTES", strconv.Itoa(DefaultMaxBodyBytes), false,
+		"Largest accepted body; larger ones are answered 413."},
+		func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n <= 0 {
+				return errors.New("not a positive integer")
+			}
+			c.MaxBodyBytes = n
+			return nil
+		}},
+	{Variable{"GEMINIHOOK_LOG_LEVEL", "info", false,
+		"Lowest level logged: debug, info, warn or error."},
+		func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
+}
+
+func durationSetter(field func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return errors.New("not a positive duration such as 30s or 5m")
+		}
+		*field(c) = d
+		return nil
+	}
+}
+
+// Variables lists the environment variables LoadConfig reads, in the order
+// of the README's table.
+func Variables() []Variable {
+	vs := make([]Variable, len(variables))
+	for i, v := range variables {
+		vs[i] = v.Variable
+	}
+	return vs
+}
+
+// ErrConfig is wrapped by every error LoadConfig returns.
+var ErrConfig = errors.New("geminihook: invalid configuration")
+
+// LoadConfig reads the configuration through getenv (os.Getenv in
+// production) and applies defaults. It reports every missing or invalid
+// variable at once, in one error that wraps ErrConfig.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	var c Config
+	var problems []string
+	for _, v := range variables {
+		val := strings.TrimSpace(getenv(v.Name))
+		if val == "" {
+			if v.Required {
+				problems = append(problems, v.Name+" is required: "+v.Doc)
+				continue
+			}
+			val = v.Default
+		}
+		if val == "" {
+			continue
+		}
+		if err := v.set(&c, val); err != nil {
+			problems = append(problems, fmt.Sprintf("%s=%q: %v", v.Name, val, err))
+		}
+	}
+	problems = append(problems, c.resolve()...)
+	if len(problems) > 0 {
+		return Config{}, fmt.Errorf("%w:\n  %s", ErrConfig, strings.Join(problems, "\n  "))
+	}
+	return c, nil
+}
+
+// resolve turns ids into full resource names, applies the "off" switches
+// and checks the rules that involve several variables.
+func (c *Config) resolve() []string {
+	var problems []string
+	if strings.EqualFold(c.Secret, Off) {
+		c.Secret = ""
+	} else if c.Secret != "" && !strings.HasPrefix(c.Secret, "projects/") {
+		if strings.Contains(c.Secret, "/") {
+			problems = append(problems, fmt.Sprintf("GEMINIHOOK_SECRET=%q: want a secret id or projects/P/secrets/S", c.Secret))
+		} else if c.ProjectID != "" {
+			c.Secret = "projects/" + c.ProjectID + "/secrets/" + c.Secret
+		}
+	}
+	if strings.EqualFold(c.JWKSURL, Off) {
+		c.JWKSURL = ""
+	} else if c.JWKSURL != "" {
+		u, err := url.Parse(c.JWKSURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			problems = append(problems, fmt.Sprintf("GEMINIHOOK_JWKS_URL=%q: want an absolute https URL or %q", c.JWKSURL, Off))
+		}
+	}
+	if c.Secret == "" && c.JWKSURL == "" {
+		problems = append(problems, "GEMINIHOOK_SECRET and GEMINIHOOK_JWKS_URL are both off: no delivery could ever verify")
+	}
+	if c.QuarantineTopic == "" && c.Topic != "" {
+		c.QuarantineTopic = c.Topic + "-quarantine"
+	}
+	if c.Lease != 0 && c.RequestTimeout != 0 && c.Lease <= c.RequestTimeout {
+		problems = append(problems, fmt.Sprintf("GEMINIHOOK_LEASE (%v) must be longer than GEMINIHOOK_REQUEST_TIMEOUT (%v): a lease must outlive the request that holds it", c.Lease, c.RequestTimeout))
+	}
+	if c.Retention != 0 && c.Retention < 24*time.Hour {
+		problems = append(problems, fmt.Sprintf("GEMINIHOOK_RETENTION (%v) must be at least 24h: Gemini retries a delivery for 24 hours", c.Retention))
+	}
+	return problems
+}

@@ -1,0 +1,84 @@
+// Package geminihook receives Gemini API webhooks on Google Cloud: it
+// verifies each delivery (Standard Webhooks v1 HMAC, v1a Ed25519, RS256
+// JWT), records it once in a Firestore ledger, and publishes a normalized
+// job event (CloudEvents on Pub/Sub).
+//
+// Deployed as a Cloud Function (2nd gen), the entry point is GeminiWebhook.
+// init only registers it; the handler is built on the first request from
+// the environment (see LoadConfig), and a broken configuration is answered
+// 503 and logged rather than crashing the instance.
+package geminihook
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+
+	"github.com/geminihook/geminihook/internal/cloudlog"
+)
+
+// EntryPoint is the function's name for functions-framework and for
+// Cloud Functions' --entry-point.
+const EntryPoint = "GeminiWebhook"
+
+func init() {
+	functions.HTTP(EntryPoint, serveLazily)
+}
+
+// lazy builds the production Service on first use. A failed build is
+// answered 503 and logged, and tried again after buildRetry: a
+// configuration fixed by a new revision needs no code change, and a
+// transient failure heals by itself.
+type lazy struct {
+	build func(context.Context) (http.Handler, error)
+	now   func() time.Time
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	h       http.Handler
+	err     error
+	errTime time.Time
+}
+
+func (l *lazy) handler(ctx context.Context) (http.Handler, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.h != nil {
+		return l.h, nil
+	}
+	if l.err != nil && l.now().Sub(l.errTime) < buildRetry {
+		return nil, l.err
+	}
+	l.h, l.err = l.build(ctx)
+	if l.err != nil {
+		l.h, l.errTime = nil, l.now()
+		l.log.ErrorContext(ctx, "geminihook cannot start; answering 503 until this is fixed", "error", l.err.Error())
+	}
+	return l.h, l.err
+}
+
+func (l *lazy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h, err := l.handler(r.Context())
+	if err != nil {
+		w.Header().Set("Retry-After", retryAfter503)
+		http.Error(w, phrase(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
+		return
+	}
+	h.ServeHTTP(w, r)
+}
+
+var function = &lazy{
+	build: func(ctx context.Context) (http.Handler, error) {
+		// The clients outlive the request that happened to build them.
+		return NewFromEnv(context.WithoutCancel(ctx), os.Getenv, os.Stdout)
+	},
+	now: time.Now,
+	log: slog.New(cloudlog.NewHandler(os.Stdout, &cloudlog.Options{Service: "geminihook"})),
+}
+
+func serveLazily(w http.ResponseWriter, r *http.Request) { function.ServeHTTP(w, r) }
