@@ -75,7 +75,11 @@ func (l *lazy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 var function = &lazy{
 	build: func(ctx context.Context) (http.Handler, error) {
 		// The clients outlive the request that happened to build them.
-		return NewFromEnv(context.WithoutCancel(ctx), os.Getenv, os.Stdout)
+		s, err := NewFromEnv(context.WithoutCancel(ctx), os.Getenv, os.Stdout)
+		if err != nil {
+			return nil, err // not s: a nil *Service is a non-nil http.Handler
+		}
+		return s, nil
 	},
 	now: time.Now,
 	log: slog.New(cloudlog.NewHandler(os.Stdout, &cloudlog.Options{Service: "geminihook"})),
