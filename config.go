@@ -21,6 +21,7 @@ const (
 	DefaultLease          = 30 * time.Second
 	DefaultRetention      = 7 * 24 * time.Hour
 	DefaultRequestTimeout = 8 * time.Second
+	DefaultSecretRefresh  = 5 * time.Minute
 	DefaultMaxBodyBytes   = 1 << 20
 
 	// Off disables an optional part: GEMINIHOOK_SECRET=off turns v1 HMAC
@@ -33,6 +34,7 @@ const (
 type Config struct {
 	ProjectID        string        // GOOGLE_CLOUD_PROJECT
 	Secret           string        // GEMINIHOOK_SECRET: full name projects/P/secrets/S; "" = v1 off
+	SecretRefresh    time.Duration // GEMINIHOOK_SECRET_REFRESH
 	JWKSURL          string        // GEMINIHOOK_JWKS_URL; "" = v1a and JWT off
 	Audience         string        // GEMINIHOOK_JWT_AUDIENCE; "" = aud not checked
 	Tolerance        time.Duration // GEMINIHOOK_TOLERANCE
@@ -74,6 +76,9 @@ var variables = []variable{
 	{Variable{"GEMINIHOOK_SECRET", DefaultSecret, false,
 		"Secret Manager secret holding the `whsec_` signing secret: an id in the project or `projects/P/secrets/S`. Every enabled version is accepted, so a rotation needs no redeploy. `off` disables `v1` HMAC."},
 		func(c *Config, v string) error { c.Secret = v; return nil }},
+	{Variable{"GEMINIHOOK_SECRET_REFRESH", DefaultSecretRefresh.String(), false,
+		"How often the enabled secret versions are read again. A new version is also picked up at once when a delivery fails to verify; a disabled one stops verifying within this time."},
+		durationSetter(func(c *Config) *time.Duration { return &c.SecretRefresh })},
 	{Variable{"GEMINIHOOK_JWKS_URL", DefaultJWKSURL, false,
 		"JWKS with Google's public keys for `v1a` (Ed25519) and JWT (RS256) deliveries. `off` disables both."},
 		func(c *Config, v string) error { c.JWKSURL = v; return nil }},

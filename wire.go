@@ -101,7 +101,7 @@ func NewService(cfg Config, c Clients, logger *slog.Logger) (*Service, error) {
 		if c.SecretManager == nil {
 			return nil, fmt.Errorf("%w: GEMINIHOOK_SECRET is set but no Secret Manager client was given", ErrConfig)
 		}
-		src, err := secrets.New(c.SecretManager, cfg.Secret, secrets.Options{Logger: logger})
+		src, err := secrets.New(c.SecretManager, cfg.Secret, secrets.Options{MaxAge: cfg.SecretRefresh, Logger: logger})
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 		}
