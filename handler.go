@@ -182,7 +182,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var size int
 	switch {
 	case status == http.StatusOK:
-		size = writeJSON(w, result, d.msg.ID)
+		// The contract knows two answers: a quarantined delivery was
+		// published too, to the quarantine topic.
+		answer := ResultPublished
+		if result == ResultDuplicate {
+			answer = ResultDuplicate
+		}
+		size = writeJSON(w, answer, d.msg.ID)
 	default:
 		switch status {
 		case http.StatusConflict:
