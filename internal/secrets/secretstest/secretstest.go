@@ -17,6 +17,7 @@
 // honoured, other filters are rejected with InvalidArgument; accessing a
 // disabled or destroyed version fails with FailedPrecondition; the alias
 // "latest" names the most recently created version whatever its state;
+// total_size is 0 when a filter is set;
 // every payload carries its CRC32C (Castagnoli) checksum.
 package secretstest
 
@@ -362,7 +363,10 @@ func (svc *service) ListSecretVersions(_ context.Context, req *secretmanagerpb.L
 			Etag:       fmt.Sprintf("%q", strconv.Itoa(i+1)+"-"+v.state.String()),
 		})
 	}
-	resp := &secretmanagerpb.ListSecretVersionsResponse{TotalSize: int32(len(match))}
+	resp := &secretmanagerpb.ListSecretVersionsResponse{}
+	if want == secretmanagerpb.SecretVersion_STATE_UNSPECIFIED {
+		resp.TotalSize = int32(len(match)) // documented as 0 when a filter is set
+	}
 	if offset >= len(match) {
 		return resp, nil
 	}
