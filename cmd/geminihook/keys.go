@@ -1,0 +1,244 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/geminihook/geminihook/verify"
+	"github.com/geminihook/geminihook/verify/verifytest"
+)
+
+// Key ids of the keys that `keys` makes, and the ones `send` signs with by
+// default, so that the printed commands need no --kid.
+const (
+	defaultRSAKeyID     = "geminihook-local-rsa"
+	defaultEd25519KeyID = "geminihook-local-ed25519"
+)
+
+// secretBytes is the length of a generated whsec_ secret: what Gemini
+// uses (Standard Webhooks allows 24 to 64).
+const secretBytes = 32
+
+// Names of the files `keys` writes.
+const (
+	fileSecret  = "secret.txt"
+	fileEd25519 = "ed25519.seed"
+	fileRSA     = "rsa.pem"
+	fileJWKS    = "jwks.json"
+)
+
+const keysAbout = `
+Makes the key material for local tests of all three signature schemes and
+writes it into --out DIR:
+
+  secret.txt     a whsec_ secret for v1 (HMAC-SHA256)       private
+  ed25519.seed   base64 of an Ed25519 seed for v1a            private
+  rsa.pem        a PKCS #8 RSA private key for RS256 JWTs     private
+  jwks.json      the JWK Set with both public keys            public
+
+Then it prints the serve and send commands that use them: serve hosts
+jwks.json itself (--jwks-file) and verifies against it, as production
+verifies against Google's JWKS. These keys are for local tests only.
+Existing files are not overwritten unless --force is given.`
+
+const keysExamples = `  geminihook keys --out ./keys
+  geminihook serve --secret-file ./keys/secret.txt --jwks-file ./keys/jwks.json
+  geminihook send --scheme v1a --ed25519-seed ./keys/ed25519.seed --all
+  geminihook send --scheme jwt --rsa-key ./keys/rsa.pem --type video.generated`
+
+func runKeys(ctx context.Context, args []string, e env) error {
+	fset := newFlagSet("keys", "[--out DIR] [--force]", keysAbout, keysExamples, e)
+	out := fset.String("out", "geminihook-keys", "directory to write the key files into (created, mode 0700)")
+	force := fset.Bool("force", false, "overwrite existing key files")
+	rsaBits := fset.Int("rsa-bits", 2048, "RSA modulus size in bits (2048 to 4096)")
+	kid := fset.String("kid", defaultRSAKeyID, "key id of the RSA key in jwks.json and in the JWT header (send --kid)")
+	if err := parseFlags(fset, args, e); err != nil {
+		return err
+	}
+	if *rsaBits < verify.MinRSABits || *rsaBits > 4096 {
+		return usageError("--rsa-bits %d: want %d to 4096", *rsaBits, verify.MinRSABits)
+	}
+	if *kid == "" {
+		return usageError("--kid must not be empty: a JWT names its key by kid")
+	}
+
+	k, err := newKeys(*rsaBits, *kid)
+	if err != nil {
+		return err
+	}
+	if err := k.write(*out, *force); err != nil {
+		return err
+	}
+	dir := *out
+	kidFlag := ""
+	if *kid != defaultRSAKeyID {
+		kidFlag = " --kid " + shellQuote(*kid)
+	}
+	fmt.Fprintf(e.stdout, `Wrote the local test keys into %s:
+  %-13s whsec_ secret for v1 (HMAC)
+  %-13s Ed25519 seed (base64) for v1a
+  %-13s RSA private key for RS256 JWTs (kid %s)
+  %-13s public JWK Set of both
+
+Serve with all three schemes on (jwks.json hosted by serve itself):
+  geminihook serve --secret-file %s --jwks-file %s
+
+Send with each scheme:
+  geminihook send --secret-file %s --all
+  geminihook send --scheme v1a --ed25519-seed %s --all
+  geminihook send --scheme jwt --rsa-key %s%s --all
+`, dir, fileSecret, fileEd25519, fileRSA, *kid, fileJWKS,
+		shellQuote(filepath.Join(dir, fileSecret)), shellQuote(filepath.Join(dir, fileJWKS)),
+		shellQuote(filepath.Join(dir, fileSecret)),
+		shellQuote(filepath.Join(dir, fileEd25519)),
+		shellQuote(filepath.Join(dir, fileRSA)), kidFlag)
+	return nil
+}
+
+// keySet is the material `keys` makes.
+type keySet struct {
+	secret string
+	seed   []byte
+	rsa    *rsa.PrivateKey
+	kid    string
+}
+
+func newKeys(rsaBits int, kid string) (*keySet, error) {
+	secret := newSecret()
+	seed := make([]byte, ed25519.SeedSize)
+	rand.Read(seed) // never fails (crypto/rand)
+	key, err := rsa.GenerateKey(rand.Reader, rsaBits)
+	if err != nil {
+		return nil, fmt.Errorf("generating the RSA key: %w", err)
+	}
+	return &keySet{secret: secret, seed: seed, rsa: key, kid: kid}, nil
+}
+
+// newSecret returns a fresh whsec_ secret.
+func newSecret() string {
+	b := make([]byte, secretBytes)
+	rand.Read(b) // never fails (crypto/rand)
+	return "whsec_" + base64.StdEncoding.EncodeToString(b)
+}
+
+// signer returns a verifytest.Signer holding all of k.
+func (k *keySet) signer() *verifytest.Signer {
+	return &verifytest.Signer{
+		Secrets:      []string{k.secret},
+		Ed25519:      ed25519.NewKeyFromSeed(k.seed),
+		Ed25519KeyID: defaultEd25519KeyID,
+		RSA:          k.rsa,
+		RSAKeyID:     k.kid,
+	}
+}
+
+// write writes the four files into dir, refusing to replace any of them
+// unless force is set. Private files get mode 0600.
+func (k *keySet) write(dir string, force bool) error {
+	der, err := x509.MarshalPKCS8PrivateKey(k.rsa)
+	if err != nil {
+		return fmt.Errorf("encoding the RSA key: %w", err)
+	}
+	files := []struct {
+		name string
+		data []byte
+		mode os.FileMode
+	}{
+		{fileSecret, []byte(k.secret + "\n"), 0o600},
+		{fileEd25519, []byte(base64.StdEncoding.EncodeToString(k.seed) + "\n"), 0o600},
+		{fileRSA, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600},
+		{fileJWKS, append(verifytest.JWKS(k.signer()), '\n'), 0o644},
+	}
+	if !force {
+		for _, f := range files {
+			p := filepath.Join(dir, f.name)
+			if _, err := os.Lstat(p); err == nil {
+				return fmt.Errorf("%s already exists: pass --force to replace the keys in %s, or choose another --out", p, dir)
+			} else if !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	for _, f := range files {
+		p := filepath.Join(dir, f.name)
+		if err := os.WriteFile(p, f.data, f.mode); err != nil {
+			return fmt.Errorf("writing %s: %w", p, err)
+		}
+		if err := os.Chmod(p, f.mode); err != nil { // WriteFile keeps an existing file's mode
+			return fmt.Errorf("writing %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// readSecretFile reads a whsec_ secret from path and checks it.
+func readSecretFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", usageError("reading the secret: %v (make one with geminihook keys)", err)
+	}
+	s := strings.TrimSpace(string(b))
+	if _, err := verify.ParseSecret(s); err != nil {
+		return "", usageError("%s: %v: want whsec_ followed by base64, as geminihook keys writes", path, err)
+	}
+	return s, nil
+}
+
+// readEd25519Seed reads a base64 Ed25519 seed file as `keys` writes it.
+func readEd25519Seed(path string) (ed25519.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usageError("reading the Ed25519 seed: %v (make one with geminihook keys)", err)
+	}
+	seed, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(seed) != ed25519.SeedSize {
+		return nil, usageError("%s: want the base64 of a %d-byte Ed25519 seed, as geminihook keys writes", path, ed25519.SeedSize)
+	}
+	return ed25519.NewKeyFromSeed(seed), nil
+}
+
+// readRSAKey reads a PEM RSA private key (PKCS #8 or PKCS #1).
+func readRSAKey(path string) (*rsa.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usageError("reading the RSA key: %v (make one with geminihook keys)", err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return nil, usageError("%s: not PEM; want an RSA private key as geminihook keys writes", path)
+	}
+	if k, err := x509.ParsePKCS1PrivateKey(blk.Bytes); err == nil {
+		return k, nil
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		return nil, usageError("%s: not a PKCS #8 or PKCS #1 private key", path)
+	}
+	rk, ok := k.(*rsa.PrivateKey)
+	if !ok {
+		return nil, usageError("%s: a %T, want an RSA private key", path, k)
+	}
+	return rk, nil
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=,@+") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

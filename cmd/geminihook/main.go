@@ -1,0 +1,252 @@
+// Command geminihook runs and exercises the geminihook webhook receiver on
+// one machine, with no Google Cloud project and no other process needed.
+//
+// Usage:
+//
+//	geminihook serve [flags]   run the receiver locally (in-process Pub/Sub, in-memory ledger)
+//	geminihook send  [flags]   sign a realistic Gemini delivery and POST it
+//	geminihook tail  [flags]   print the events published on the Pub/Sub topics
+//	geminihook keys  [flags]   make a whsec_ secret, an Ed25519 and an RSA key with their JWKS
+//
+// A first session, in three terminals:
+//
+//	geminihook serve                      # prints its secret and the next two commands
+//	geminihook tail
+//	geminihook send --secret whsec_… --all
+//
+// serve runs the same handler as the Cloud Function (geminihook.NewHandler):
+// the same verification, ledger protocol, event normalization and Pub/Sub
+// messages. It differs only in where its parts live: Pub/Sub is served
+// in-process on a loopback port (127.0.0.1:8085) that tail and other
+// processes attach to, and the ledger is in memory. When
+// PUBSUB_EMULATOR_HOST or FIRESTORE_EMULATOR_HOST is set, serve uses those
+// servers instead (the Firestore ledger then), creating missing topics.
+//
+// Run "geminihook COMMAND --help" for the flags and examples of each command.
+//
+// # Exit codes
+//
+//	0  success
+//	1  failure: a send got an answer other than 2xx, tail saw fewer messages
+//	   than --count before --timeout, a key file could not be written, ...
+//	2  usage error: unknown command or flag, bad flag value
+//	3  server unreachable: nothing answers at the --url of send, or at the
+//	   Pub/Sub (tail, serve) or Firestore (serve) address
+//
+// Every error message names what to do next.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+// Exit codes; see the package documentation.
+const (
+	exitOK          = 0
+	exitFailure     = 1
+	exitUsage       = 2
+	exitUnreachable = 3
+)
+
+// Errors that choose the exit code; run wraps them with the details.
+var (
+	// errUsage: the command line is wrong (exit 2).
+	errUsage = errors.New("usage")
+	// errUnreachable: a server the command needs does not answer (exit 3).
+	errUnreachable = errors.New("server unreachable")
+	// errFailed: the command ran but its outcome is a failure that it has
+	// already reported on its output (exit 1, no further message).
+	errFailed = errors.New("failed")
+)
+
+// usageError returns an error wrapping errUsage.
+func usageError(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{errUsage}, args...)...)
+}
+
+// env is what a command may touch of its process: passed in so that tests
+// run commands in-process.
+type env struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+}
+
+// command is one subcommand.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, e env) error
+}
+
+var commands = []command{
+	{"serve", "run the receiver locally (in-process Pub/Sub, in-memory ledger)", runServe},
+	{"send", "sign a realistic Gemini delivery and POST it", runSend},
+	{"tail", "print the events published on the Pub/Sub topics", runTail},
+	{"keys", "make a whsec_ secret, Ed25519 and RSA keys and their JWKS", runKeys},
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// A second signal kills the process the default way.
+	go func() { <-ctx.Done(); stop() }()
+	os.Exit(run(ctx, os.Args[1:], env{os.Stdin, os.Stdout, os.Stderr, os.Getenv}))
+}
+
+// run executes the command line args (without the program name) and
+// returns the exit code.
+func run(ctx context.Context, args []string, e env) int {
+	if len(args) == 0 {
+		topUsage(e.stderr)
+		return exitUsage
+	}
+	name := args[0]
+	switch name {
+	case "-h", "-help", "--help", "help":
+		if len(args) > 1 && name == "help" {
+			return run(ctx, []string{args[1], "--help"}, e)
+		}
+		topUsage(e.stdout)
+		return exitOK
+	}
+	for _, c := range commands {
+		if c.name == name {
+			return exitCode(e.stderr, name, c.run(ctx, args[1:], e))
+		}
+	}
+	fmt.Fprintf(e.stderr, "geminihook: unknown command %q; the commands are %s (see geminihook --help)\n", name, commandNames())
+	return exitUsage
+}
+
+// exitCode reports err on w and maps it to an exit code.
+func exitCode(w io.Writer, name string, err error) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.Is(err, errFailed):
+		return exitFailure
+	}
+	fmt.Fprintf(w, "geminihook %s: %s\n", name, strings.TrimPrefix(err.Error(), errUsage.Error()+": "))
+	switch {
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(w, "Run 'geminihook %s --help' for its flags and examples.\n", name)
+		return exitUsage
+	case errors.Is(err, errUnreachable):
+		return exitUnreachable
+	}
+	return exitFailure
+}
+
+func commandNames() string {
+	names := make([]string, len(commands))
+	for i, c := range commands {
+		names[i] = c.name
+	}
+	return strings.Join(names, ", ")
+}
+
+func topUsage(w io.Writer) {
+	fmt.Fprint(w, `geminihook runs and exercises the geminihook Gemini webhook receiver locally.
+
+Usage:
+  geminihook COMMAND [flags]
+
+Commands:
+`)
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-6s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, `
+Examples (three terminals):
+  geminihook serve                         # prints its secret and the commands below
+  geminihook tail                          # prints every published event
+  geminihook send --secret whsec_… --all   # one delivery of every documented type
+
+Run 'geminihook COMMAND --help' for the flags and examples of a command.
+
+Exit codes:
+  0  success
+  1  failure (a send got a non-2xx answer, tail missed --count, ...)
+  2  usage error (unknown command or flag, bad value)
+  3  server unreachable (send's --url, the Pub/Sub or Firestore address)
+
+Environment:
+  PUBSUB_EMULATOR_HOST     serve and tail use this Pub/Sub server instead of the in-process one
+  FIRESTORE_EMULATOR_HOST  serve keeps its ledger in this Firestore emulator instead of memory
+`)
+}
+
+// newFlagSet returns a FlagSet for a subcommand whose --help prints
+// synopsis, the flags and examples.
+func newFlagSet(name, synopsis, about, examples string, e env) *flag.FlagSet {
+	fs := flag.NewFlagSet("geminihook "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprintf(w, "Usage: geminihook %s %s\n\n%s\n\nFlags:\n", name, synopsis, strings.TrimSpace(about))
+		printFlags(w, fs)
+		fmt.Fprintf(w, "\nExamples:\n%s\n", strings.TrimRight(examples, "\n"))
+		fmt.Fprint(w, "\nExit codes: 0 success, 1 failure, 2 usage error, 3 server unreachable.\n")
+	}
+	return fs
+}
+
+// printFlags is flag.PrintDefaults with the --name spelling used
+// everywhere else in the help texts.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if name != "" {
+			line += " " + name
+		}
+		fmt.Fprintf(w, "%s\n    \t%s", line, strings.ReplaceAll(usage, "\n", "\n    \t"))
+		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" && f.DefValue != "0s" {
+			fmt.Fprintf(w, " (default %q)", f.DefValue)
+		}
+		fmt.Fprintln(w)
+	})
+}
+
+// parseFlags parses args into fs. --help prints the usage on stdout and
+// returns flag.ErrHelp; a bad flag or a stray argument is a usage error.
+func parseFlags(fs *flag.FlagSet, args []string, e env) error {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "-h" || a == "-help" || a == "--help" || a == "--h" {
+			fs.SetOutput(e.stdout)
+			fs.Usage()
+			return flag.ErrHelp
+		}
+	}
+	fs.SetOutput(io.Discard) // the error is reported once, by exitCode
+	if err := fs.Parse(args); err != nil {
+		return usageError("%v", err)
+	}
+	fs.SetOutput(e.stderr)
+	if fs.NArg() > 0 {
+		return usageError("unexpected argument %q: every option is a --flag", fs.Arg(0))
+	}
+	return nil
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string { return strings.Join(*s, ",") }
+
+func (s *stringList) Set(v string) error {
+	*s = append(*s, v)
+	return nil
+}

@@ -1,0 +1,429 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"cloud.google.com/go/firestore"
+	"cloud.google.com/go/pubsub/v2/pstest"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	geminihook "github.com/geminihook/geminihook"
+	"github.com/geminihook/geminihook/internal/ledger"
+	"github.com/geminihook/geminihook/internal/publish"
+	"github.com/geminihook/geminihook/verify"
+)
+
+// jwksPath is where serve hosts --jwks-file, as Google hosts its keys.
+const jwksPath = "/.well-known/jwks.json"
+
+// shutdownTimeout bounds the graceful part of serve's shutdown: requests
+// in flight finish, the publisher flushes.
+const shutdownTimeout = 15 * time.Second
+
+const serveAbout = `
+Runs the geminihook webhook receiver locally, through the same handler as
+the Cloud Function (geminihook.NewHandler): verification (v1 HMAC, v1a
+Ed25519, RS256 JWT), the dedup ledger, normalization and the CloudEvents
+messages on Pub/Sub.
+
+No other process is needed: Pub/Sub is served in-process on --pubsub-addr
+(a loopback port that 'geminihook tail' and any Pub/Sub client can attach
+to with PUBSUB_EMULATOR_HOST) and the ledger is kept in memory. When
+PUBSUB_EMULATOR_HOST is set, serve publishes to that server instead; when
+FIRESTORE_EMULATOR_HOST is set, the ledger is kept in that Firestore
+emulator (collection ` + geminihook.DefaultCollection + `). Missing topics are created.
+
+Without --secret, serve makes a whsec_ secret and prints it once. For v1a
+and JWT deliveries, give it a JWKS: --jwks-url, or --jwks-file (for
+example from 'geminihook keys'), which serve then hosts itself at
+` + jwksPath + ` and verifies against.
+
+On start it prints where it listens and the send and tail commands to try.
+It stops cleanly on Ctrl-C or SIGTERM: requests in flight finish and
+pending messages are published first. Request logs (Cloud Logging JSON, as
+in production) go to standard error.`
+
+const serveExamples = `  geminihook serve
+  geminihook serve --addr 127.0.0.1:9090 --pubsub-addr 127.0.0.1:0
+  geminihook serve --secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw --secret whsec_…   # rotation: both valid
+  geminihook keys --out keys && geminihook serve --secret-file keys/secret.txt --jwks-file keys/jwks.json
+  PUBSUB_EMULATOR_HOST=127.0.0.1:8681 FIRESTORE_EMULATOR_HOST=127.0.0.1:8686 geminihook serve --project demo`
+
+type serveOptions struct {
+	addr       string
+	secrets    stringList
+	secretFile string
+	jwksURL    string
+	jwksFile   string
+	audience   string
+	project    string
+	topic      string
+	tolerance  time.Duration
+	pubsubAddr string
+	logLevel   string
+}
+
+func runServe(ctx context.Context, args []string, e env) error {
+	fs := newFlagSet("serve", "[flags]", serveAbout, serveExamples, e)
+	var o serveOptions
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "HTTP address to listen on (port 0: any free port)")
+	fs.Var(&o.secrets, "secret", "`whsec_…` secret that verifies v1 deliveries, repeatable (default: a new one, printed once; \"off\": v1 off)")
+	fs.StringVar(&o.secretFile, "secret-file", "", "read a whsec_ secret from this file (geminihook keys writes secret.txt)")
+	fs.StringVar(&o.jwksURL, "jwks-url", "", "JWKS URL with the public keys of v1a and JWT deliveries (http or https); default: v1a and JWT off")
+	fs.StringVar(&o.jwksFile, "jwks-file", "", "JWKS file to host at "+jwksPath+" on --addr and verify v1a and JWT against")
+	fs.StringVar(&o.audience, "audience", "", "required aud claim of JWT deliveries; empty: not checked")
+	fs.StringVar(&o.project, "project", defaultProject, "project of the Pub/Sub topics (and the Firestore ledger)")
+	fs.StringVar(&o.topic, "topic", geminihook.DefaultTopic, "topic of job events; quarantined bodies go to <topic>-quarantine")
+	fs.DurationVar(&o.tolerance, "tolerance", geminihook.DefaultTolerance, "how far webhook-timestamp may be from now")
+	fs.StringVar(&o.pubsubAddr, "pubsub-addr", defaultPubSubAddr, "loopback address of the in-process Pub/Sub server (port 0: any free port); ignored when PUBSUB_EMULATOR_HOST is set")
+	fs.StringVar(&o.logLevel, "log-level", "info", "request log level: debug, info, warn or error")
+	if err := parseFlags(fs, args, e); err != nil {
+		return err
+	}
+	s, err := newServer(ctx, o, e)
+	if err != nil {
+		return err
+	}
+	return s.run(ctx, e)
+}
+
+// server is a running serve: the HTTP server and what it must release.
+type server struct {
+	http     *http.Server
+	listener net.Listener
+	url      string
+	closers  []func() // run in reverse order after the HTTP server stops
+	banner   string
+}
+
+// newServer checks the flags, starts the parts and listens; nothing is
+// served until run.
+func newServer(ctx context.Context, o serveOptions, e env) (s *server, err error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return nil, usageError("--log-level %q: want debug, info, warn or error", o.logLevel)
+	}
+	switch {
+	case o.jwksURL != "" && o.jwksFile != "":
+		return nil, usageError("--jwks-url and --jwks-file both given: pick one")
+	case o.tolerance <= 0:
+		return nil, usageError("--tolerance must be positive, e.g. 5m")
+	case o.project == "":
+		return nil, usageError("--project must not be empty")
+	case o.topic == "":
+		return nil, usageError("--topic must not be empty")
+	}
+	secrets, generated, err := o.resolveSecrets()
+	if err != nil {
+		return nil, err
+	}
+	var jwksDoc []byte
+	if o.jwksFile != "" {
+		if jwksDoc, err = os.ReadFile(o.jwksFile); err != nil {
+			return nil, usageError("--jwks-file: %v (make one with geminihook keys)", err)
+		}
+		if _, err := verify.ParseJWKS(jwksDoc); err != nil {
+			return nil, usageError("--jwks-file %s: %v", o.jwksFile, err)
+		}
+	}
+	if len(secrets) == 0 && o.jwksURL == "" && jwksDoc == nil {
+		return nil, usageError("--secret off and no --jwks-url or --jwks-file: no delivery could ever verify")
+	}
+
+	s = &server{}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen on %s: %w (is another serve running? pick a free address with --addr, e.g. 127.0.0.1:0)", o.addr, err)
+	}
+	s.listener = ln
+	s.closers = append(s.closers, func() { ln.Close() })
+	s.url = "http://" + ln.Addr().String() + "/"
+	if jwksDoc != nil {
+		o.jwksURL = strings.TrimSuffix(s.url, "/") + jwksPath
+	}
+
+	// Pub/Sub: the emulator named by the environment, else pstest in-process.
+	var b banner
+	b.listen = s.url
+	psAddr := e.getenv("PUBSUB_EMULATOR_HOST")
+	if psAddr != "" {
+		if err := probe(ctx, psAddr, "Pub/Sub", "start the emulator PUBSUB_EMULATOR_HOST names, or unset it to use the in-process one"); err != nil {
+			return nil, err
+		}
+		b.pubsub = fmt.Sprintf("the emulator at %s (PUBSUB_EMULATOR_HOST)", psAddr)
+	} else {
+		srv, err := startPstest(o.pubsubAddr)
+		if err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, func() { srv.Close() })
+		psAddr = srv.Addr
+		b.pubsub = fmt.Sprintf("in-process at %s", psAddr)
+	}
+	b.pubsubAddr = psAddr
+	client, closeClient, err := dialPubSub(ctx, psAddr, o.project)
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, closeClient)
+	pub, err := publish.New(client, publish.Options{Topic: o.topic, QuarantineTopic: o.topic + "-quarantine"})
+	if err != nil {
+		return nil, usageError("--topic %q: %v", o.topic, err)
+	}
+	s.closers = append(s.closers, pub.Close)
+	actx, cancel := context.WithTimeout(ctx, adminTimeout)
+	err = publish.EnsureTopics(actx, client, pub.Topics()...)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("%w: creating the topics on %s: %v", errUnreachable, psAddr, err)
+	}
+	b.topics = pub.Topics()
+
+	// Ledger: the Firestore emulator named by the environment, else memory.
+	var led geminihook.Ledger
+	if fsAddr := e.getenv("FIRESTORE_EMULATOR_HOST"); fsAddr != "" {
+		fl, closeFS, err := firestoreLedger(ctx, fsAddr, o.project)
+		if err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, closeFS)
+		led = fl
+		b.ledger = fmt.Sprintf("Firestore emulator at %s (FIRESTORE_EMULATOR_HOST), collection %s", fsAddr, geminihook.DefaultCollection)
+	} else {
+		led = ledger.NewMemory(ledger.Options{})
+		b.ledger = "in memory (forgotten on exit)"
+	}
+
+	vo := verify.Options{JWKSURL: o.jwksURL, Audience: o.audience, Tolerance: o.tolerance}
+	if len(secrets) > 0 {
+		vo.Secrets = verify.StaticSecrets(secrets...)
+	}
+	v, err := verify.New(vo)
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	logger := geminihook.NewLogger(e.stderr, geminihook.Config{ProjectID: o.project, LogLevel: level})
+	handler := geminihook.NewHandler(geminihook.Deps{Verifier: v, Ledger: led, Publisher: pub, Logger: logger})
+
+	mux := http.NewServeMux()
+	if jwksDoc != nil {
+		mux.HandleFunc("GET "+jwksPath, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Cache-Control", "public, max-age=300")
+			w.Write(jwksDoc)
+		})
+	}
+	mux.Handle("/", handler) // every other path and method, as the Cloud Function answers
+	s.http = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+
+	b.project = o.project
+	b.secrets = secrets
+	b.generated = generated
+	b.secretFile = o.secretFile
+	b.jwksURL = o.jwksURL
+	b.jwksFile = o.jwksFile
+	b.topic = o.topic
+	s.banner = b.String()
+	return s, nil
+}
+
+// resolveSecrets returns the v1 secrets of o, making one when none is
+// given (generated is then true).
+func (o serveOptions) resolveSecrets() (secrets []string, generated bool, err error) {
+	off := false
+	for _, s := range o.secrets {
+		if strings.EqualFold(s, geminihook.Off) {
+			off = true
+			continue
+		}
+		if _, err := verify.ParseSecret(s); err != nil {
+			return nil, false, usageError("--secret: %v: want whsec_ followed by base64 (or omit it and serve makes one)", err)
+		}
+		secrets = append(secrets, s)
+	}
+	if o.secretFile != "" {
+		s, err := readSecretFile(o.secretFile)
+		if err != nil {
+			return nil, false, err
+		}
+		secrets = append(secrets, s)
+	}
+	switch {
+	case off && len(secrets) > 0:
+		return nil, false, usageError("--secret off turns v1 off: drop the other secrets, or drop off")
+	case off:
+		return nil, false, nil
+	case len(secrets) == 0:
+		return []string{newSecret()}, true, nil
+	}
+	return secrets, false, nil
+}
+
+// startPstest starts the in-process Pub/Sub server on addr. pstest panics
+// when it cannot listen; that becomes an error with a way out.
+func startPstest(addr string) (srv *pstest.Server, err error) {
+	host, _, splitErr := net.SplitHostPort(addr)
+	if splitErr != nil {
+		return nil, usageError("--pubsub-addr %q: want host:port, e.g. %s", addr, defaultPubSubAddr)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, usageError("--pubsub-addr %q: the in-process Pub/Sub server has no authentication; keep it on loopback (127.0.0.1)", addr)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			srv, err = nil, fmt.Errorf("cannot start the in-process Pub/Sub server on %s: %v "+
+				"(is another serve running? pick a free address with --pubsub-addr, e.g. 127.0.0.1:0)", addr, r)
+		}
+	}()
+	return pstest.NewServerWithAddress(addr), nil
+}
+
+// firestoreLedger connects to the Firestore emulator (the client reads
+// FIRESTORE_EMULATOR_HOST itself) and checks that it answers.
+func firestoreLedger(ctx context.Context, addr, project string) (*ledger.Firestore, func(), error) {
+	hint := "start the emulator FIRESTORE_EMULATOR_HOST names, or unset it to keep the ledger in memory"
+	if err := probe(ctx, addr, "Firestore", hint); err != nil {
+		return nil, nil, err
+	}
+	c, err := firestore.NewClient(ctx, project)
+	if err != nil {
+		return nil, nil, fmt.Errorf("firestore client: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, adminTimeout)
+	defer cancel()
+	_, err = c.Collection(geminihook.DefaultCollection).Doc("geminihook-serve-probe").Get(pctx)
+	if err != nil && status.Code(err) != codes.NotFound {
+		c.Close()
+		return nil, nil, fmt.Errorf("%w: the Firestore emulator at %s does not answer: %v; %s", errUnreachable, addr, err, hint)
+	}
+	return ledger.NewFirestore(c, ledger.Options{}), func() { c.Close() }, nil
+}
+
+// run serves until ctx ends (Ctrl-C, SIGTERM), then shuts down: no new
+// connections, requests in flight finish, the publisher flushes, the
+// clients and the in-process Pub/Sub server close.
+func (s *server) run(ctx context.Context, e env) error {
+	fmt.Fprint(e.stdout, s.banner)
+	served := make(chan error, 1)
+	go func() { served <- s.http.Serve(s.listener) }()
+
+	var err error
+	select {
+	case err = <-served:
+		err = fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+		fmt.Fprintln(e.stderr, "geminihook serve: shutting down (requests in flight finish, pending messages are published)")
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	if serr := s.http.Shutdown(sctx); serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, fmt.Errorf("shutdown: %w", serr))
+	}
+	s.close()
+	if err == nil {
+		fmt.Fprintln(e.stderr, "geminihook serve: stopped")
+	}
+	return err
+}
+
+// close releases the parts in reverse order of their start.
+func (s *server) close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+	s.closers = nil
+}
+
+// banner is what serve prints on start.
+type banner struct {
+	listen, pubsub, pubsubAddr, ledger, project, topic string
+	topics                                             []string
+	secrets                                            []string
+	generated                                          bool
+	secretFile                                         string
+	jwksURL, jwksFile                                  string
+}
+
+func (b banner) String() string {
+	var w strings.Builder
+	fmt.Fprintf(&w, "geminihook serve: listening on %s\n", b.listen)
+	fmt.Fprintf(&w, "  pubsub:   %s, topics %s\n", b.pubsub, strings.Join(b.topics, ", "))
+	fmt.Fprintf(&w, "  ledger:   %s\n", b.ledger)
+	switch {
+	case len(b.secrets) == 0:
+		fmt.Fprintf(&w, "  v1:       off\n")
+	case b.generated:
+		fmt.Fprintf(&w, "  v1:       secret %s (made for this run, printed only here)\n", b.secrets[0])
+	default:
+		fmt.Fprintf(&w, "  v1:       %d secret(s) from the command line\n", len(b.secrets))
+	}
+	switch {
+	case b.jwksFile != "":
+		fmt.Fprintf(&w, "  v1a, jwt: keys of %s, hosted at %s\n", b.jwksFile, b.jwksURL)
+	case b.jwksURL != "":
+		fmt.Fprintf(&w, "  v1a, jwt: keys of %s\n", b.jwksURL)
+	default:
+		fmt.Fprintf(&w, "  v1a, jwt: off (give --jwks-file from geminihook keys to try them)\n")
+	}
+
+	tail := "geminihook tail --pubsub-addr " + b.pubsubAddr
+	if b.project != defaultProject {
+		tail += " --project " + shellQuote(b.project)
+	}
+	if b.topic != geminihook.DefaultTopic {
+		tail += " --topic " + shellQuote(b.topic) + " --topic " + shellQuote(b.topic+"-quarantine")
+	}
+	send := "geminihook send --url " + b.listen
+	var sends []string
+	switch {
+	case b.secretFile != "" && len(b.secrets) == 1:
+		sends = append(sends, send+" --secret-file "+shellQuote(b.secretFile)+" --all")
+	case len(b.secrets) > 0:
+		sends = append(sends, send+" --secret "+shellQuote(b.secrets[0])+" --all",
+			send+" --secret "+shellQuote(b.secrets[0])+" --type batch.failed --repeat 10 --concurrency 5")
+	}
+	if b.jwksFile != "" {
+		// Keys made by `geminihook keys` lie next to their jwks.json.
+		dir := filepath.Dir(b.jwksFile)
+		if p := filepath.Join(dir, fileEd25519); fileExists(p) {
+			sends = append(sends, send+" --scheme v1a --ed25519-seed "+shellQuote(p)+" --all")
+		}
+		if p := filepath.Join(dir, fileRSA); fileExists(p) {
+			sends = append(sends, send+" --scheme jwt --rsa-key "+shellQuote(p)+" --all")
+		}
+	}
+	fmt.Fprintf(&w, "\nFollow the published events, in another terminal:\n  %s\n", tail)
+	if len(sends) > 0 {
+		fmt.Fprintf(&w, "Send signed deliveries:\n  %s\n", strings.Join(sends, "\n  "))
+	}
+	fmt.Fprintf(&w, "Stop with Ctrl-C.\n")
+	return w.String()
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
+}
