@@ -1,0 +1,181 @@
+# The function: its source archive, the repository its image is built into,
+# the function itself and the public invoke grant on its Cloud Run service.
+
+# The Go module at the repository root, without what the function does not
+# need. terraform/ is excluded above all so that no state file, tfvars file
+# or plan ever leaves this directory in the archive.
+data "archive_file" "source" {
+  type        = "zip"
+  source_dir  = "${path.module}/.."
+  output_path = "${path.module}/.build/${var.name}-source.zip"
+
+  excludes = [
+    ".git",
+    ".git/**",
+    ".github",
+    ".github/**",
+    ".ci",
+    ".ci/**",
+    "cmd",
+    "cmd/**",
+    "test",
+    "test/**",
+    "terraform",
+    "terraform/**",
+    "cloudbuild.yaml",
+    "**/*_test.go",
+    "**/testdata",
+    "**/testdata/**",
+    "**/*.md",
+  ]
+}
+
+resource "google_storage_bucket" "source" {
+  project                     = var.project_id
+  name                        = "${var.project_id}-${var.name}-source"
+  location                    = var.region
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  # The bucket holds nothing but build archives that Terraform rewrites.
+  force_destroy = true
+
+  depends_on = [google_project_service.required]
+}
+
+# The object name carries the archive's hash: a changed source is a new
+# object, which makes the function rebuild.
+resource "google_storage_bucket_object" "source" {
+  bucket = google_storage_bucket.source.name
+  name   = "${var.name}-${data.archive_file.source.output_md5}.zip"
+  source = data.archive_file.source.output_path
+}
+
+# A repository of our own for the function's images, so that the build
+# service account needs writer on this repository only.
+resource "google_artifact_registry_repository" "functions" {
+  project       = var.project_id
+  location      = var.region
+  repository_id = "${var.name}-functions"
+  description   = "Container images built for the ${var.name} function."
+  format        = "DOCKER"
+
+  cleanup_policies {
+    id     = "keep-recent"
+    action = "KEEP"
+    most_recent_versions {
+      keep_count = 5
+    }
+  }
+
+  cleanup_policies {
+    id     = "delete-old"
+    action = "DELETE"
+    condition {
+      older_than = "2592000s"
+    }
+  }
+
+  depends_on = [google_project_service.required]
+}
+
+locals {
+  # Every environment variable the function reads (geminihook.Variables()),
+  # no more and no fewer: a Go test in this directory keeps them equal.
+  environment = {
+    GOOGLE_CLOUD_PROJECT          = var.project_id
+    GEMINIHOOK_SECRET             = var.hmac_enabled ? google_secret_manager_secret.signing[0].id : "off"
+    GEMINIHOOK_JWKS_URL           = var.jwks_url
+    GEMINIHOOK_JWT_AUDIENCE       = var.jwt_audience
+    GEMINIHOOK_TOLERANCE          = "${var.tolerance_seconds}s"
+    GEMINIHOOK_TOPIC              = google_pubsub_topic.events.name
+    GEMINIHOOK_TOPIC_BATCH        = var.per_kind_topics ? google_pubsub_topic.kind["batch"].name : google_pubsub_topic.events.name
+    GEMINIHOOK_TOPIC_INTERACTION  = var.per_kind_topics ? google_pubsub_topic.kind["interaction"].name : google_pubsub_topic.events.name
+    GEMINIHOOK_TOPIC_VIDEO        = var.per_kind_topics ? google_pubsub_topic.kind["video"].name : google_pubsub_topic.events.name
+    GEMINIHOOK_QUARANTINE_TOPIC   = google_pubsub_topic.quarantine.name
+    GEMINIHOOK_FIRESTORE_DATABASE = local.firestore_database
+    GEMINIHOOK_COLLECTION         = var.ledger_collection
+    GEMINIHOOK_LEASE              = "${var.lease_seconds}s"
+    GEMINIHOOK_RETENTION          = "${var.retention_hours}h"
+    GEMINIHOOK_REQUEST_TIMEOUT    = "${var.request_timeout_seconds}s"
+    GEMINIHOOK_MAX_BODY_BYTES     = tostring(var.max_body_bytes)
+    GEMINIHOOK_LOG_LEVEL          = var.log_level
+  }
+}
+
+resource "google_cloudfunctions2_function" "webhook" {
+  project     = var.project_id
+  location    = var.region
+  name        = var.name
+  description = "Receives Gemini API webhooks, verifies them, records them once and publishes job events."
+
+  build_config {
+    # Kept equal to go.mod's go line by a Go test: go 1.26 -> go126.
+    runtime           = "go126"
+    entry_point       = "GeminiWebhook"
+    service_account   = google_service_account.build.id
+    docker_repository = google_artifact_registry_repository.functions.id
+
+    source {
+      storage_source {
+        bucket = google_storage_bucket.source.name
+        object = google_storage_bucket_object.source.name
+      }
+    }
+  }
+
+  service_config {
+    available_memory                 = var.function_memory
+    available_cpu                    = var.function_cpu
+    max_instance_request_concurrency = var.max_instance_request_concurrency
+    min_instance_count               = var.min_instances
+    max_instance_count               = var.max_instances
+    timeout_seconds                  = var.function_timeout_seconds
+    # Gemini calls from the internet and cannot present Google credentials:
+    # the webhook signature is the gate (README, "Why the function is public").
+    ingress_settings               = "ALLOW_ALL"
+    all_traffic_on_latest_revision = true
+    service_account_email          = google_service_account.function.email
+    environment_variables          = local.environment
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.lease_seconds > var.request_timeout_seconds
+      error_message = "lease_seconds must exceed request_timeout_seconds: a lease must outlive the request that holds it."
+    }
+    precondition {
+      condition     = var.function_timeout_seconds > var.request_timeout_seconds
+      error_message = "function_timeout_seconds must exceed request_timeout_seconds, so that the function answers 503 itself before Cloud Run cuts the request."
+    }
+    precondition {
+      condition     = var.max_instance_request_concurrency == 1 || tonumber(var.function_cpu) >= 1
+      error_message = "A max_instance_request_concurrency above 1 needs function_cpu of at least 1."
+    }
+  }
+
+  # The function must be able to read its secret and write its ledger and
+  # topics from its first request on.
+  depends_on = [
+    google_project_service.required,
+    google_secret_manager_secret_iam_member.function_accessor,
+    google_secret_manager_secret_iam_member.function_viewer,
+    google_project_iam_member.function_datastore_user,
+    google_pubsub_topic_iam_member.function_publisher,
+    google_firestore_database.ledger,
+    google_project_iam_member.build_log_writer,
+    google_project_iam_member.build_object_viewer,
+    google_artifact_registry_repository_iam_member.build_writer,
+  ]
+}
+
+# Anyone may call the function: Gemini sends no Google identity token. Every
+# request is verified (Standard Webhooks signature or Google-signed JWT)
+# before any Firestore or Pub/Sub I/O, so an unsigned call costs one
+# rejected request and nothing else.
+resource "google_cloud_run_v2_service_iam_member" "public_invoker" {
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.webhook.service_config[0].service
+  role     = "roles/run.invoker"
+  member   = "allUsers"
+}

@@ -1,0 +1,120 @@
+# Identities and grants. Two dedicated service accounts, no keys, no basic
+# roles, no project-wide admin role; every grant sits on the one resource it
+# is for, except the two that have no smaller level (see each).
+
+resource "google_service_account" "function" {
+  project      = var.project_id
+  account_id   = "${var.name}-fn"
+  display_name = "${var.name} function runtime"
+  description  = "Runs the ${var.name} webhook receiver: reads its signing secret, writes its Firestore ledger, publishes to its topics."
+
+  depends_on = [google_project_service.required]
+}
+
+resource "google_service_account" "build" {
+  project      = var.project_id
+  account_id   = "${var.name}-build"
+  display_name = "${var.name} function build"
+  description  = "Cloud Build identity for building the ${var.name} function's image."
+
+  depends_on = [google_project_service.required]
+}
+
+# ------------------------------------------------------ function: secret ---
+
+# accessor reads a version's payload; viewer lists the versions, because the
+# function accepts every ENABLED version (rotation overlap) rather than
+# "latest" only. Both on this one secret.
+resource "google_secret_manager_secret_iam_member" "function_accessor" {
+  count = var.hmac_enabled ? 1 : 0
+
+  project   = var.project_id
+  secret_id = google_secret_manager_secret.signing[0].secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = local.function_member
+}
+
+resource "google_secret_manager_secret_iam_member" "function_viewer" {
+  count = var.hmac_enabled ? 1 : 0
+
+  project   = var.project_id
+  secret_id = google_secret_manager_secret.signing[0].secret_id
+  role      = "roles/secretmanager.viewer"
+  member    = local.function_member
+}
+
+# --------------------------------------------------- function: firestore ---
+
+# Firestore has no IAM below the project: roles/datastore.user is granted at
+# project level, narrowed by an IAM condition to the ledger's database
+# (firestore_iam_condition). It reads and writes documents; it cannot change
+# databases, indexes or TTL policies.
+resource "google_project_iam_member" "function_datastore_user" {
+  project = var.project_id
+  role    = "roles/datastore.user"
+  member  = local.function_member
+
+  dynamic "condition" {
+    for_each = var.firestore_iam_condition ? [local.firestore_database] : []
+    content {
+      title       = "${var.name}-ledger-database-only"
+      description = "Only the ${var.name} ledger database."
+      expression  = "resource.name == \"projects/${var.project_id}/databases/${condition.value}\""
+    }
+  }
+}
+
+# ------------------------------------------------------ function: pub/sub ---
+
+resource "google_pubsub_topic_iam_member" "function_publisher" {
+  for_each = local.publish_topics
+
+  project = var.project_id
+  topic   = each.value
+  role    = "roles/pubsub.publisher"
+  member  = local.function_member
+}
+
+# ------------------------------------------- pub/sub service agent (DLQ) ---
+
+resource "google_pubsub_topic_iam_member" "dead_letter_publisher" {
+  project = var.project_id
+  topic   = google_pubsub_topic.dead_letter.name
+  role    = "roles/pubsub.publisher"
+  member  = local.pubsub_service_agent
+}
+
+resource "google_pubsub_subscription_iam_member" "dead_letter_subscriber" {
+  for_each = google_pubsub_subscription.example
+
+  project      = var.project_id
+  subscription = each.value.name
+  role         = "roles/pubsub.subscriber"
+  member       = local.pubsub_service_agent
+}
+
+# ---------------------------------------------------------------- build ---
+
+# Build logs. Logs Writer exists only at project (or log bucket) level.
+resource "google_project_iam_member" "build_log_writer" {
+  project = var.project_id
+  role    = "roles/logging.logWriter"
+  member  = "serviceAccount:${google_service_account.build.email}"
+}
+
+# The build reads the source from the gcf-v2-sources-PROJECT_NUMBER-REGION
+# bucket, which Cloud Functions creates and owns (it copies our archive
+# there), so the read grant cannot be put on that bucket ahead of time.
+resource "google_project_iam_member" "build_object_viewer" {
+  project = var.project_id
+  role    = "roles/storage.objectViewer"
+  member  = "serviceAccount:${google_service_account.build.email}"
+}
+
+resource "google_artifact_registry_repository_iam_member" "build_writer" {
+  project    = var.project_id
+  location   = google_artifact_registry_repository.functions.location
+  repository = google_artifact_registry_repository.functions.name
+  role       = "roles/artifactregistry.writer"
+  member     = "serviceAccount:${google_service_account.build.email}"
+}

@@ -1,0 +1,98 @@
+# What the next steps need: the URL to register with Gemini, the secret to
+# fill, the topics and subscriptions to consume. `terraform output -raw
+# next_steps` prints the commands.
+
+output "function_url" {
+  description = "HTTPS URL of the function: register it as the webhook uri with Gemini."
+  value       = google_cloudfunctions2_function.webhook.url
+}
+
+output "function_name" {
+  description = "Name of the function, which is also the name of its Cloud Run service (resource.labels.service_name in logs and metrics)."
+  value       = google_cloudfunctions2_function.webhook.name
+}
+
+output "service_account_email" {
+  description = "Identity the function runs as."
+  value       = google_service_account.function.email
+}
+
+output "topics" {
+  description = "Pub/Sub topic ids by role: events (and batch, interaction, video when per_kind_topics), quarantine, dead_letter."
+  value = merge(
+    local.publish_topics,
+    { dead_letter = google_pubsub_topic.dead_letter.name },
+  )
+}
+
+output "subscriptions" {
+  description = "Pub/Sub subscription ids: the example subscriptions by topic role, and the quarantine and dead-letter inspection subscriptions."
+  value = {
+    examples    = { for role, s in google_pubsub_subscription.example : role => s.name }
+    quarantine  = google_pubsub_subscription.quarantine.name
+    dead_letter = google_pubsub_subscription.dead_letter.name
+  }
+}
+
+output "signing_secret_id" {
+  description = "Full name of the Secret Manager secret for the v1 signing secret (null when hmac_enabled is false). It has no version until you add one."
+  value       = var.hmac_enabled ? google_secret_manager_secret.signing[0].id : null
+}
+
+output "firestore_database" {
+  description = "Firestore database of the dedup ledger."
+  value       = local.firestore_database
+}
+
+output "logs_filter" {
+  description = "Logs Explorer query for the function's access lines (one per request); add e.g. AND labels.result=\"bad_signature\"."
+  value       = local.delivery_log_filter
+}
+
+output "dashboard_id" {
+  description = "Id of the Cloud Monitoring dashboard."
+  value       = google_monitoring_dashboard.main.id
+}
+
+locals {
+  # Pieces of next_steps (flush heredocs, chosen by plain conditionals).
+  register_with_secret = <<-EOT
+    #    The signing secret in the answer is shown once: it goes straight into
+    #    Secret Manager and never touches a file, a terminal or the Terraform state.
+    curl -sS --fail-with-body -X POST "https://generativelanguage.googleapis.com/v1beta/webhooks" \
+      -H "x-goog-api-key: $GEMINI_API_KEY" -H "Content-Type: application/json" \
+      -d '{"uri": "${google_cloudfunctions2_function.webhook.url}", "subscribed_events": ["batch.succeeded", "batch.failed", "batch.expired", "interaction.requires_action", "interaction.completed", "interaction.failed", "video.generated"]}' \
+      | jq -j '.newSigningSecret // .new_signing_secret // error("no signing secret in the answer")' \
+      | gcloud secrets versions add ${var.signing_secret_id} --project=${var.project_id} --data-file=-
+  EOT
+
+  register_per_request = <<-EOT
+    #    hmac_enabled is false: send webhook_config.uris = ["${google_cloudfunctions2_function.webhook.url}"]
+    #    with each job instead (per-request webhooks, v1a/JWT signatures).
+  EOT
+
+  consume_example = <<-EOT
+    gcloud pubsub subscriptions pull ${var.topic}-example --project=${var.project_id} --limit=5 --auto-ack
+  EOT
+
+  consume_own = <<-EOT
+    gcloud pubsub subscriptions create my-consumer --topic=${var.topic} --project=${var.project_id}
+  EOT
+}
+
+output "next_steps" {
+  description = "Commands to run after the first apply: register the webhook with Gemini and store its signing secret, then check a delivery."
+  value       = <<-EOT
+    # 1. Register the webhook with Gemini (needs GEMINI_API_KEY, curl and jq).
+    ${var.hmac_enabled ? local.register_with_secret : local.register_per_request}
+    #    List the project's webhooks (ids, state, truncated secrets):
+    curl -sS "https://generativelanguage.googleapis.com/v1beta/webhooks" -H "x-goog-api-key: $GEMINI_API_KEY"
+
+    # 2. Check: a GET is answered 405, and every request leaves one access line.
+    curl -s -o /dev/null -w '%%{http_code}\n' ${google_cloudfunctions2_function.webhook.url}
+    gcloud logging read '${local.delivery_log_filter}' --project=${var.project_id} --limit=10 --freshness=1h
+
+    # 3. Consume job events (README, "Subscribe a service").
+    ${var.create_example_subscriptions ? local.consume_example : local.consume_own}
+  EOT
+}

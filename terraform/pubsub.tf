@@ -1,0 +1,110 @@
+# Pub/Sub: where the function publishes job events (CloudEvents binary mode,
+# attributes ce-*, event_type, job_kind, outcome), where it parks authentic
+# deliveries it cannot parse (quarantine), and where subscriptions put
+# messages their consumers keep failing on (dead letters).
+
+resource "google_pubsub_topic" "events" {
+  project = var.project_id
+  name    = var.topic
+
+  depends_on = [google_project_service.required]
+}
+
+# Optional topics per job kind (batch.*, interaction.*, video.*). Events of
+# unknown kinds always go to the main topic.
+resource "google_pubsub_topic" "kind" {
+  for_each = local.kind_topics
+
+  project = var.project_id
+  name    = each.value
+
+  depends_on = [google_project_service.required]
+}
+
+resource "google_pubsub_topic" "quarantine" {
+  project = var.project_id
+  name    = local.quarantine_topic
+
+  depends_on = [google_project_service.required]
+}
+
+resource "google_pubsub_topic" "dead_letter" {
+  project = var.project_id
+  name    = local.dead_letter_topic
+
+  depends_on = [google_project_service.required]
+}
+
+locals {
+  # Every topic the function publishes to, by role.
+  publish_topics = merge(
+    { events = google_pubsub_topic.events.name, quarantine = google_pubsub_topic.quarantine.name },
+    { for kind, t in google_pubsub_topic.kind : kind => t.name },
+  )
+
+  # The topics consumers subscribe to, one example subscription each.
+  example_topics = var.create_example_subscriptions ? merge(
+    { events = google_pubsub_topic.events.name },
+    { for kind, t in google_pubsub_topic.kind : kind => t.name },
+  ) : {}
+}
+
+# One pull subscription per event topic, as a template for consumers: a
+# retry policy with backoff, a dead-letter policy and an attribute filter.
+# Consumers dedupe on the ce-id attribute: delivery is at-least-once.
+resource "google_pubsub_subscription" "example" {
+  for_each = local.example_topics
+
+  project = var.project_id
+  name    = "${each.value}-example"
+  topic   = each.value
+  filter  = var.example_subscription_filter
+
+  ack_deadline_seconds       = 60
+  message_retention_duration = "604800s"
+
+  retry_policy {
+    minimum_backoff = "10s"
+    maximum_backoff = "600s"
+  }
+
+  dead_letter_policy {
+    dead_letter_topic     = google_pubsub_topic.dead_letter.id
+    max_delivery_attempts = var.max_delivery_attempts
+  }
+
+  expiration_policy {
+    ttl = ""
+  }
+
+  depends_on = [google_pubsub_topic_iam_member.dead_letter_publisher]
+}
+
+# Messages on a topic without subscriptions are lost: these two keep the
+# quarantined deliveries and the dead letters for 7 days, for inspection
+# (README, "Quarantine and dead letters"). Their backlog raises an alert.
+resource "google_pubsub_subscription" "quarantine" {
+  project = var.project_id
+  name    = "${google_pubsub_topic.quarantine.name}-inspect"
+  topic   = google_pubsub_topic.quarantine.id
+
+  ack_deadline_seconds       = 60
+  message_retention_duration = "604800s"
+
+  expiration_policy {
+    ttl = ""
+  }
+}
+
+resource "google_pubsub_subscription" "dead_letter" {
+  project = var.project_id
+  name    = "${google_pubsub_topic.dead_letter.name}-inspect"
+  topic   = google_pubsub_topic.dead_letter.id
+
+  ack_deadline_seconds       = 60
+  message_retention_duration = "604800s"
+
+  expiration_policy {
+    ttl = ""
+  }
+}

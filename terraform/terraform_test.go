@@ -1,0 +1,471 @@
+package terraform_test
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
+)
+
+func TestFilesParseAndAreFormatted(t *testing.T) {
+	m := mustLoad(t)
+	files := m.src
+	// The tflint configuration is HCL too.
+	if b, err := os.ReadFile(".tflint.hcl"); err == nil {
+		files[".tflint.hcl"] = b
+	} else {
+		t.Errorf("reading .tflint.hcl: %v", err)
+	}
+	for _, want := range []string{"versions.tf", "variables.tf", "main.tf", "outputs.tf"} {
+		if files[want] == nil {
+			t.Errorf("%s is missing", want)
+		}
+	}
+	if bad := unformatted(files); len(bad) > 0 {
+		t.Errorf("not canonically formatted (run terraform fmt): %v", bad)
+	}
+}
+
+func TestReferencesResolve(t *testing.T) {
+	for _, p := range referenceProblems(mustLoad(t)) {
+		t.Error(p)
+	}
+}
+
+func TestVariablesAreDocumentedAndTyped(t *testing.T) {
+	for _, p := range variableProblems(mustLoad(t)) {
+		t.Error(p)
+	}
+}
+
+func TestLeastPrivilege(t *testing.T) {
+	for _, p := range iamProblems(mustLoad(t)) {
+		t.Error(p)
+	}
+}
+
+func TestNoSecretValue(t *testing.T) {
+	for _, p := range secretProblems(mustLoad(t)) {
+		t.Error(p)
+	}
+	// Example variable files must not carry one either.
+	examples, _ := filepath.Glob("*.tfvars*")
+	for _, name := range examples {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), "whsec_") {
+			t.Errorf("%s holds a whsec_ literal", name)
+		}
+	}
+}
+
+// The checkers above must be able to fail: each bad module here breaks one
+// rule, and the matching checker has to say so.
+func TestCheckersCatchMistakes(t *testing.T) {
+	tests := []struct {
+		name  string
+		src   string
+		check func(*module) []string
+		want  string
+	}{
+		{"undeclared variable", `output "x" {
+  value = var.missing
+}
+`, referenceProblems, "undeclared var.missing"},
+		{"unused variable", `variable "lonely" {
+  type = string
+}
+`, referenceProblems, "variable lonely is declared but never used"},
+		{"unused local", `locals {
+  spare = 1
+}
+`, referenceProblems, "local.spare is declared but never used"},
+		{"undeclared resource", `output "x" {
+  value = google_pubsub_topic.nowhere.name
+}
+`, referenceProblems, "undeclared resource google_pubsub_topic.nowhere"},
+		{"undeclared data", `output "x" {
+  value = data.google_project.nope.number
+}
+`, referenceProblems, "undeclared data.google_project.nope"},
+		{"undeclared local in dynamic block", `resource "google_project_iam_member" "x" {
+  role = "roles/datastore.user"
+  dynamic "condition" {
+    for_each = [1]
+    content {
+      title = condition.value
+      expression = local.nothing
+    }
+  }
+}
+`, referenceProblems, "undeclared local.nothing"},
+		{"variable without description", `variable "v" {
+  type    = string
+  default = ""
+}
+`, variableProblems, "variable v has no description"},
+		{"variable without default or validation", `variable "v" {
+  description = "d"
+  type        = string
+}
+`, variableProblems, "neither a default nor a validation"},
+		{"basic role", `resource "google_project_iam_member" "x" {
+  role   = "roles/editor"
+  member = "user:a@example.com"
+}
+`, iamProblems, "basic role roles/editor"},
+		{"project admin role", `resource "google_project_iam_member" "x" {
+  role   = "roles/pubsub.admin"
+  member = "user:a@example.com"
+}
+`, iamProblems, "admin role roles/pubsub.admin on a whole project"},
+		{"role through a variable", `resource "google_pubsub_topic_iam_member" "x" {
+  role   = var.role
+  member = "user:a@example.com"
+}
+`, iamProblems, "role must be a literal string"},
+		{"authoritative binding", `resource "google_pubsub_topic_iam_binding" "x" {
+  role    = "roles/pubsub.publisher"
+  members = ["user:a@example.com"]
+}
+`, iamProblems, "authoritative IAM"},
+		{"public publisher", `resource "google_pubsub_topic_iam_member" "x" {
+  role   = "roles/pubsub.publisher"
+  member = "allUsers"
+}
+`, iamProblems, "allUsers may only be a Cloud Run invoker"},
+		{"basic role in a local", `locals {
+  roles = ["roles/owner"]
+}
+`, iamProblems, `basic role "roles/owner" in the text`},
+		{"service account key", `resource "google_service_account_key" "k" {
+  service_account_id = "x"
+}
+`, iamProblems, "service account keys are not allowed"},
+		{"secret version", `resource "google_secret_manager_secret_version" "v" {
+  secret      = "s"
+  secret_data = "x"
+}
+`, secretProblems, "secret versions hold values"},
+		{"whsec literal", `locals {
+  s = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+}
+`, secretProblems, "whsec_ literal"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := parseModule(map[string]string{"bad.tf": tt.src})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := tt.check(m)
+			if !slices.ContainsFunc(got, func(p string) bool { return strings.Contains(p, tt.want) }) {
+				t.Errorf("problems = %q, want one containing %q", got, tt.want)
+			}
+		})
+	}
+	t.Run("unformatted", func(t *testing.T) {
+		bad := unformatted(map[string][]byte{"bad.tf": []byte("locals {\n  a=1\n}\n")})
+		if len(bad) != 1 {
+			t.Errorf("unformatted = %v, want [bad.tf]", bad)
+		}
+	})
+	t.Run("clean module", func(t *testing.T) {
+		m, err := parseModule(map[string]string{"ok.tf": `variable "v" {
+  description = "d"
+  type        = list(string)
+  default     = []
+}
+
+resource "google_pubsub_topic" "t" {
+  name = "t"
+  dynamic "x" {
+    for_each = var.v
+    content {
+      y = x.value
+    }
+  }
+}
+
+resource "google_pubsub_topic_iam_member" "m" {
+  topic  = google_pubsub_topic.t.name
+  role   = "roles/pubsub.publisher"
+  member = "user:a@example.com"
+}
+`})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, check := range []func(*module) []string{referenceProblems, variableProblems, iamProblems, secretProblems} {
+			if p := check(m); len(p) > 0 {
+				t.Errorf("problems in a clean module: %q", p)
+			}
+		}
+	})
+}
+
+func TestVersions(t *testing.T) {
+	m := mustLoad(t)
+	var tf *hclsyntax.Body
+	for _, body := range m.bodies {
+		if b := block(body, "terraform"); b != nil {
+			tf = b
+		}
+	}
+	if tf == nil {
+		t.Fatal("no terraform block")
+	}
+	if v, _ := literalString(tf.Attributes["required_version"]); v != ">= 1.5" {
+		t.Errorf("required_version = %q, want \">= 1.5\"", v)
+	}
+	rp := block(tf, "required_providers")
+	if rp == nil {
+		t.Fatal("no required_providers block")
+	}
+	want := map[string][2]string{
+		"google":  {"hashicorp/google", "~> 7.0"},
+		"archive": {"hashicorp/archive", "~> 2.5"},
+	}
+	for name, w := range want {
+		a := rp.Attributes[name]
+		if a == nil {
+			t.Errorf("provider %s is not required", name)
+			continue
+		}
+		v, diags := a.Expr.Value(nil)
+		if diags.HasErrors() {
+			t.Errorf("provider %s: %v", name, diags)
+			continue
+		}
+		if got := [2]string{v.GetAttr("source").AsString(), v.GetAttr("version").AsString()}; got != w {
+			t.Errorf("provider %s = %q, want %q", name, got, w)
+		}
+	}
+	// No backend here: local applies keep local state; cloudbuild.yaml adds
+	// a gcs backend with partial configuration.
+	if block(tf, "backend") != nil {
+		t.Error("versions.tf has a backend block; the build writes backend.tf instead")
+	}
+}
+
+func TestRequiredAPIs(t *testing.T) {
+	m := mustLoad(t)
+	body := mustResource(t, m, "google_project_service.required")
+	v, diags := body.Attributes["for_each"].Expr.Value(&hcl.EvalContext{Functions: map[string]function.Function{"toset": toSetFunc}})
+	if diags.HasErrors() {
+		t.Fatalf("for_each: %v", diags)
+	}
+	var got []string
+	for it := v.ElementIterator(); it.Next(); {
+		_, s := it.Element()
+		got = append(got, s.AsString())
+	}
+	for _, api := range []string{
+		"cloudfunctions.googleapis.com", "run.googleapis.com", "cloudbuild.googleapis.com",
+		"artifactregistry.googleapis.com", "firestore.googleapis.com", "pubsub.googleapis.com",
+		"secretmanager.googleapis.com", "logging.googleapis.com", "monitoring.googleapis.com",
+		"iam.googleapis.com", "storage.googleapis.com",
+	} {
+		if !slices.Contains(got, api) {
+			t.Errorf("API %s is not enabled", api)
+		}
+	}
+	if v, diags := body.Attributes["disable_on_destroy"].Expr.Value(nil); diags.HasErrors() || !v.RawEquals(cty.False) {
+		t.Errorf("disable_on_destroy = %#v, want false", v)
+	}
+}
+
+func TestFirestoreTTLPolicy(t *testing.T) {
+	m := mustLoad(t)
+	body := mustResource(t, m, "google_firestore_field.ledger_expire_at")
+	if f, _ := literalString(body.Attributes["field"]); f != "expire_at" {
+		t.Errorf("field = %q, want expire_at", f)
+	}
+	if tr := body.Attributes["collection"].Expr.Variables(); len(tr) != 1 || tr[0].RootName() != "var" || tr[0][1].(hcl.TraverseAttr).Name != "ledger_collection" {
+		t.Error("collection is not var.ledger_collection")
+	}
+	if block(body, "ttl_config") == nil {
+		t.Error("no ttl_config block")
+	}
+	ic := block(body, "index_config")
+	if ic == nil {
+		t.Fatal("no index_config block: the field keeps its single-field indexes")
+	}
+	if len(ic.Attributes)+len(ic.Blocks) != 0 {
+		t.Error("index_config is not empty: it must turn single-field indexing off")
+	}
+}
+
+func TestSecretIsEmptyAndReadableByTheFunction(t *testing.T) {
+	m := mustLoad(t)
+	mustResource(t, m, "google_secret_manager_secret.signing")
+	for addr, role := range map[string]string{
+		"google_secret_manager_secret_iam_member.function_accessor": "roles/secretmanager.secretAccessor",
+		"google_secret_manager_secret_iam_member.function_viewer":   "roles/secretmanager.viewer",
+	} {
+		body := mustResource(t, m, addr)
+		if got, _ := literalString(body.Attributes["role"]); got != role {
+			t.Errorf("%s: role = %q, want %q", addr, got, role)
+		}
+		if !refersTo(body.Attributes["secret_id"].Expr, "google_secret_manager_secret", "signing") {
+			t.Errorf("%s is not on google_secret_manager_secret.signing", addr)
+		}
+		if !refersTo(body.Attributes["member"].Expr, "local", "function_member") {
+			t.Errorf("%s is not for the function's service account", addr)
+		}
+	}
+}
+
+func TestFunctionIsPublicOnlyThroughCloudRunInvoker(t *testing.T) {
+	m := mustLoad(t)
+	body := mustResource(t, m, "google_cloud_run_v2_service_iam_member.public_invoker")
+	if !refersTo(body.Attributes["name"].Expr, "google_cloudfunctions2_function", "webhook") {
+		t.Error("the invoker grant is not on the function's Cloud Run service")
+	}
+	fn := block(mustResource(t, m, "google_cloudfunctions2_function.webhook"), "service_config")
+	if got, _ := literalString(fn.Attributes["ingress_settings"]); got != "ALLOW_ALL" {
+		t.Errorf("ingress_settings = %q, want ALLOW_ALL", got)
+	}
+}
+
+func TestLogMetricLabelsMatchExtractors(t *testing.T) {
+	m := mustLoad(t)
+	// Entry labels the function writes, plus the httpRequest fields.
+	known := map[string]bool{
+		"labels.result": true, "labels.event_type": true, "labels.job_kind": true,
+		"labels.outcome": true, "labels.scheme": true, "labels.webhook_id": true,
+		"httpRequest.status": true,
+	}
+	extract := regexp.MustCompile(`^EXTRACT\(([A-Za-z_.]+)\)$`)
+	n := 0
+	for _, addr := range sortedKeys(m.resources) {
+		if !strings.HasPrefix(addr, "google_logging_metric.") {
+			continue
+		}
+		n++
+		body := m.resources[addr].Body
+		declared := map[string]bool{}
+		for _, b := range block(body, "metric_descriptor").Blocks {
+			if b.Type == "labels" {
+				k, _ := literalString(b.Body.Attributes["key"])
+				declared[k] = true
+			}
+		}
+		extractors := map[string]hclsyntax.Expression{}
+		if a := body.Attributes["label_extractors"]; a != nil {
+			var err error
+			if extractors, err = objectKeys(a.Expr); err != nil {
+				t.Fatalf("%s: %v", addr, err)
+			}
+		}
+		for k, expr := range extractors {
+			if !declared[k] {
+				t.Errorf("%s: extractor %s has no label in metric_descriptor", addr, k)
+			}
+			v, diags := expr.Value(nil)
+			if diags.HasErrors() {
+				t.Errorf("%s: extractor %s: %v", addr, k, diags)
+				continue
+			}
+			if sm := extract.FindStringSubmatch(v.AsString()); sm == nil || !known[sm[1]] {
+				t.Errorf("%s: extractor %s = %s reads no field the function writes", addr, k, v.AsString())
+			}
+		}
+		for k := range declared {
+			if extractors[k] == nil {
+				t.Errorf("%s: label %s has no extractor", addr, k)
+			}
+		}
+	}
+	if n < 4 {
+		t.Errorf("%d log-based metrics, want deliveries, verification failures, quarantined and latency", n)
+	}
+	latency := mustResource(t, m, "google_logging_metric.latency")
+	if v, _ := literalString(latency.Attributes["value_extractor"]); v != "EXTRACT(jsonPayload.latency_ms)" {
+		t.Errorf("latency value_extractor = %q", v)
+	}
+}
+
+func TestNextStepsRender(t *testing.T) {
+	m := mustLoad(t)
+	out := m.outputs["next_steps"]
+	if out == nil {
+		t.Fatal("no next_steps output")
+	}
+	for _, tt := range []struct {
+		name      string
+		overrides map[string]cty.Value
+		want      []string
+		notWant   []string
+	}{
+		{"hmac", map[string]cty.Value{"hmac_enabled": cty.True}, []string{
+			"\ncurl -sS --fail-with-body -X POST \"https://generativelanguage.googleapis.com/v1beta/webhooks\"",
+			"| gcloud secrets versions add geminihook-signing-secret --project=example-project --data-file=-\n",
+			"\"uri\": \"https://example.invalid/geminihook\"",
+			"-w '%{http_code}\\n' https://example.invalid/geminihook\n",
+			"gcloud pubsub subscriptions pull gemini-job-events-example",
+		}, []string{"per-request webhooks"}},
+		{"no hmac, no example subscriptions", map[string]cty.Value{"hmac_enabled": cty.False, "create_example_subscriptions": cty.False}, []string{
+			"per-request webhooks",
+			"gcloud pubsub subscriptions create my-consumer --topic=gemini-job-events",
+		}, []string{"gcloud secrets versions add", "-example"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			overrides := map[string]cty.Value{"project_id": cty.StringVal("example-project")}
+			for k, v := range tt.overrides {
+				overrides[k] = v
+			}
+			ctx, err := m.evalContext(overrides, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx.Variables["google_cloudfunctions2_function"] = cty.ObjectVal(map[string]cty.Value{
+				"webhook": cty.ObjectVal(map[string]cty.Value{"url": cty.StringVal("https://example.invalid/geminihook")}),
+			})
+			v, err := m.evalWithLocals(out.Body.Attributes["value"].Expr, ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := v.AsString()
+			for _, w := range tt.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("next_steps lacks %q:\n%s", w, got)
+				}
+			}
+			for _, w := range tt.notWant {
+				if strings.Contains(got, w) {
+					t.Errorf("next_steps holds %q:\n%s", w, got)
+				}
+			}
+			for i, line := range strings.Split(got, "\n") {
+				if strings.HasPrefix(line, "    ") && !strings.HasPrefix(line, "    #") {
+					if prev := strings.Split(got, "\n")[i-1]; !strings.HasSuffix(prev, "\\") {
+						t.Errorf("line %d is indented but continues nothing: %q", i+1, line)
+					}
+				}
+			}
+		})
+	}
+}
+
+// refersTo reports whether expr references root.name (a resource, or
+// local.name).
+func refersTo(expr hclsyntax.Expression, root, name string) bool {
+	for _, tr := range expr.Variables() {
+		if tr.RootName() == root && len(tr) > 1 {
+			if a, ok := tr[1].(hcl.TraverseAttr); ok && a.Name == name {
+				return true
+			}
+		}
+	}
+	return false
+}

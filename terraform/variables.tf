@@ -1,0 +1,345 @@
+# Inputs of the geminihook deployment. Only project_id has no default.
+# Variables named after a GEMINIHOOK_* setting feed that environment variable
+# of the function (see function.tf, local.environment); their defaults equal
+# the function's own defaults, and a Go test keeps them so.
+
+# ---------------------------------------------------------------- project ---
+
+variable "project_id" {
+  description = "Google Cloud project that receives every resource of this deployment (also GOOGLE_CLOUD_PROJECT of the function)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.project_id))
+    error_message = "The project_id must be a project ID (6-30 lowercase letters, digits or hyphens), not a project number or name."
+  }
+}
+
+variable "region" {
+  description = "Region of the function, its build repository and its source bucket."
+  type        = string
+  default     = "us-central1"
+
+  validation {
+    condition     = can(regex("^[a-z]+-[a-z]+[0-9]+$", var.region))
+    error_message = "The region must be a Cloud Run functions region such as us-central1 or europe-west1."
+  }
+}
+
+variable "name" {
+  description = "Name of the function and prefix of the resources created for it (service accounts, buckets, metrics)."
+  type        = string
+  default     = "geminihook"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{2,18}[a-z0-9]$", var.name))
+    error_message = "The name must be 4-20 lowercase letters, digits or hyphens, starting with a letter (service account ids are built from it)."
+  }
+}
+
+variable "labels" {
+  description = "Labels applied to every resource that supports them (provider default_labels)."
+  type        = map(string)
+  default     = { app = "geminihook" }
+
+  validation {
+    condition     = alltrue([for k, v in var.labels : can(regex("^[a-z][a-z0-9_-]{0,62}$", k)) && can(regex("^[a-z0-9_-]{0,63}$", v))])
+    error_message = "Label keys must start with a lowercase letter; keys and values may hold lowercase letters, digits, _ and - (at most 63)."
+  }
+}
+
+# --------------------------------------------------------------- function ---
+
+variable "function_memory" {
+  description = "Memory of one function instance (Cloud Run syntax, e.g. 256Mi, 512Mi, 1Gi)."
+  type        = string
+  default     = "512Mi"
+
+  validation {
+    condition     = can(regex("^[0-9]+(Mi|Gi)$", var.function_memory))
+    error_message = "The function_memory must be a number followed by Mi or Gi, e.g. 512Mi."
+  }
+}
+
+variable "function_cpu" {
+  description = "vCPUs of one function instance. Concurrency above 1 needs at least 1 vCPU."
+  type        = string
+  default     = "1"
+
+  validation {
+    condition     = can(regex("^([0-9]+|0\\.[0-9]+)$", var.function_cpu))
+    error_message = "The function_cpu must be a number of vCPUs such as 0.5, 1 or 2."
+  }
+}
+
+variable "max_instance_request_concurrency" {
+  description = "Requests one instance serves at once. Deliveries spend most of their time waiting on Firestore and Pub/Sub, so one instance serves many."
+  type        = number
+  default     = 80
+
+  validation {
+    condition     = var.max_instance_request_concurrency >= 1 && var.max_instance_request_concurrency <= 1000
+    error_message = "The max_instance_request_concurrency must be between 1 and 1000."
+  }
+}
+
+variable "min_instances" {
+  description = "Instances kept warm. 0 costs nothing while idle; 1 removes cold starts from Gemini's few-seconds answer budget."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.min_instances >= 0 && floor(var.min_instances) == var.min_instances
+    error_message = "The min_instances must be a whole number, 0 or more."
+  }
+}
+
+variable "max_instances" {
+  description = "Upper bound of instances: caps cost and the load a flood of (forged) requests can put on Firestore and Pub/Sub."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.max_instances >= 1 && floor(var.max_instances) == var.max_instances
+    error_message = "The max_instances must be a whole number, 1 or more."
+  }
+}
+
+variable "function_timeout_seconds" {
+  description = "Cloud Run request timeout. Must exceed request_timeout_seconds, the function's own deadline, so that the function answers 503 itself."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.function_timeout_seconds >= 1 && var.function_timeout_seconds <= 3600
+    error_message = "The function_timeout_seconds must be between 1 and 3600."
+  }
+}
+
+# ----------------------------------------------------------- verification ---
+
+variable "hmac_enabled" {
+  description = "Create the Secret Manager secret for v1 (HMAC) signatures of project-level webhooks. false sets GEMINIHOOK_SECRET=off: only v1a/JWT deliveries (per-request webhooks) verify."
+  type        = bool
+  default     = true
+}
+
+variable "signing_secret_id" {
+  description = "Id of the Secret Manager secret that holds the webhook signing secret (GEMINIHOOK_SECRET). Created empty: add its value with gcloud (README)."
+  type        = string
+  default     = "geminihook-signing-secret"
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9_-]{1,255}$", var.signing_secret_id))
+    error_message = "The signing_secret_id may hold letters, digits, _ and - (at most 255)."
+  }
+}
+
+variable "jwks_url" {
+  description = "JWKS with Google's public keys for v1a and JWT deliveries (GEMINIHOOK_JWKS_URL); \"off\" disables both schemes."
+  type        = string
+  default     = "https://generativelanguage.googleapis.com/.well-known/jwks.json"
+
+  validation {
+    condition     = var.jwks_url == "off" || can(regex("^https://[^/]+/", var.jwks_url))
+    error_message = "The jwks_url must be an https URL or \"off\"."
+  }
+}
+
+variable "jwt_audience" {
+  description = "Expected aud claim of JWT deliveries (GEMINIHOOK_JWT_AUDIENCE); empty: not checked."
+  type        = string
+  default     = ""
+}
+
+variable "tolerance_seconds" {
+  description = "How far webhook-timestamp may be from now, in the past or the future (GEMINIHOOK_TOLERANCE)."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.tolerance_seconds >= 1 && var.tolerance_seconds <= 3600
+    error_message = "The tolerance_seconds must be between 1 and 3600."
+  }
+}
+
+# ---------------------------------------------------------------- pub/sub ---
+
+variable "topic" {
+  description = "Pub/Sub topic for job events (GEMINIHOOK_TOPIC). The quarantine topic is <topic>-quarantine, the dead-letter topic <topic>-dead-letter."
+  type        = string
+  default     = "gemini-job-events"
+
+  validation {
+    condition     = can(regex("^[a-zA-Z][a-zA-Z0-9._~+%-]{2,200}$", var.topic)) && !startswith(lower(var.topic), "goog")
+    error_message = "The topic must be a Pub/Sub topic id: 3-201 characters, starting with a letter, not with goog."
+  }
+}
+
+variable "per_kind_topics" {
+  description = "Also create <topic>-batch, <topic>-interaction and <topic>-video and route each job kind there (GEMINIHOOK_TOPIC_BATCH/_INTERACTION/_VIDEO). false: every kind goes to topic."
+  type        = bool
+  default     = false
+}
+
+variable "create_example_subscriptions" {
+  description = "Create one example pull subscription per event topic (<topic>-example) with retry policy, dead-letter policy and example_subscription_filter. The quarantine and dead-letter subscriptions are always created."
+  type        = bool
+  default     = true
+}
+
+variable "example_subscription_filter" {
+  description = "Pub/Sub filter of the example subscriptions, on the published attributes (event_type, job_kind, outcome, ce-type, ...); empty: no filter. Example: attributes.job_kind = \"batch\" AND attributes.outcome = \"failed\"."
+  type        = string
+  default     = "attributes.job_kind != \"unknown\""
+
+  validation {
+    condition     = length(var.example_subscription_filter) <= 256
+    error_message = "A Pub/Sub filter is at most 256 bytes."
+  }
+}
+
+variable "max_delivery_attempts" {
+  description = "Delivery attempts of a subscription before a message goes to the dead-letter topic."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100
+    error_message = "Pub/Sub allows 5 to 100 delivery attempts."
+  }
+}
+
+# -------------------------------------------------------------- firestore ---
+
+variable "firestore_database" {
+  description = "Firestore (native mode) database of the dedup ledger (GEMINIHOOK_FIRESTORE_DATABASE)."
+  type        = string
+  default     = "(default)"
+
+  validation {
+    condition     = var.firestore_database == "(default)" || can(regex("^[a-z][a-z0-9-]{2,61}[a-z0-9]$", var.firestore_database))
+    error_message = "The firestore_database must be (default) or 4-63 lowercase letters, digits or hyphens."
+  }
+}
+
+variable "create_firestore_database" {
+  description = "Create the Firestore database. Set false when it already exists (a project's (default) database often does); it must be in native mode."
+  type        = bool
+  default     = true
+}
+
+variable "firestore_location" {
+  description = "Location of a created Firestore database (e.g. nam5, eur3, us-central1); empty: region. Ignored when create_firestore_database is false."
+  type        = string
+  default     = ""
+}
+
+variable "firestore_iam_condition" {
+  description = "Limit the function's roles/datastore.user grant (project level: Firestore has no per-database IAM) to the ledger database with an IAM condition."
+  type        = bool
+  default     = true
+}
+
+variable "ledger_collection" {
+  description = "Firestore collection of the dedup ledger (GEMINIHOOK_COLLECTION); its expire_at field gets the TTL policy."
+  type        = string
+  default     = "gemini_webhook_deliveries"
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9_-]{1,1500}$", var.ledger_collection)) && !startswith(var.ledger_collection, "__")
+    error_message = "The ledger_collection must be a top-level collection id without / and not starting with __."
+  }
+}
+
+variable "lease_seconds" {
+  description = "How long a claimed delivery blocks its duplicates (GEMINIHOOK_LEASE). Must exceed request_timeout_seconds."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.lease_seconds >= 1
+    error_message = "The lease_seconds must be positive."
+  }
+}
+
+variable "retention_hours" {
+  description = "How long a ledger record is kept before TTL deletion (GEMINIHOOK_RETENTION); at least 24, Gemini's retry window."
+  type        = number
+  default     = 168
+
+  validation {
+    condition     = var.retention_hours >= 24
+    error_message = "The retention_hours must be at least 24: Gemini retries a delivery for 24 hours."
+  }
+}
+
+# ----------------------------------------------------------------- limits ---
+
+variable "request_timeout_seconds" {
+  description = "Deadline of one delivery's work; past it the answer is 503 (GEMINIHOOK_REQUEST_TIMEOUT). Gemini wants an answer within a few seconds."
+  type        = number
+  default     = 8
+
+  validation {
+    condition     = var.request_timeout_seconds >= 1 && var.request_timeout_seconds <= 60
+    error_message = "The request_timeout_seconds must be between 1 and 60."
+  }
+}
+
+variable "max_body_bytes" {
+  description = "Largest accepted body; larger ones are answered 413 (GEMINIHOOK_MAX_BODY_BYTES)."
+  type        = number
+  default     = 1048576
+
+  validation {
+    condition     = var.max_body_bytes >= 1024 && var.max_body_bytes <= 33554432 && floor(var.max_body_bytes) == var.max_body_bytes
+    error_message = "The max_body_bytes must be a whole number between 1024 and 33554432 (Cloud Run's request limit is 32 MiB)."
+  }
+}
+
+variable "log_level" {
+  description = "Lowest level the function logs (GEMINIHOOK_LOG_LEVEL)."
+  type        = string
+  default     = "info"
+
+  validation {
+    condition     = contains(["debug", "info", "warn", "error"], var.log_level)
+    error_message = "The log_level must be debug, info, warn or error."
+  }
+}
+
+# ------------------------------------------------------------- monitoring ---
+
+variable "notification_channels" {
+  description = "Monitoring notification channels for the alert policies, as full names projects/P/notificationChannels/ID. Empty: alerts open incidents without notifying."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.notification_channels : can(regex("^projects/[^/]+/notificationChannels/[^/]+$", c))])
+    error_message = "Each notification channel must be a full name: projects/PROJECT/notificationChannels/ID."
+  }
+}
+
+variable "error_rate_threshold" {
+  description = "Alert when more than this share of requests is answered 5xx over 5 minutes (0.05 = 5 %)."
+  type        = number
+  default     = 0.05
+
+  validation {
+    condition     = var.error_rate_threshold > 0 && var.error_rate_threshold <= 1
+    error_message = "The error_rate_threshold is a share between 0 (exclusive) and 1."
+  }
+}
+
+variable "verification_failure_threshold" {
+  description = "Alert when more than this many deliveries fail verification (invalid headers, bad signature, stale timestamp) within 5 minutes."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.verification_failure_threshold >= 0
+    error_message = "The verification_failure_threshold must not be negative."
+  }
+}
