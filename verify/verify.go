@@ -157,7 +157,7 @@ func (v *Verifier) Verify(ctx context.Context, h http.Header, body []byte) (Mess
 		return Message{}, err
 	}
 	m := Message{ID: id, Timestamp: time.Unix(ts, 0).UTC()}
-	c := check{v: v, id: id, ts: tsText, body: body, sh: &sh}
+	c := check{v: v, id: id, ts: tsText, body: body, sh: sh}
 	if c.run(ctx, &m) {
 		return m, nil
 	}
@@ -185,7 +185,7 @@ type check struct {
 	id   string
 	ts   string
 	body []byte
-	sh   *sigHeader
+	sh   sigHeader
 
 	msg []byte // id.ts.body, built once for Ed25519
 
