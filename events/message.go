@@ -14,6 +14,9 @@ const (
 
 // Message is a Pub/Sub message as geminihook publishes it, independent of
 // any Pub/Sub SDK: the adapter in internal/publish copies it field by field.
+// Messages from Event.Message and QuarantineMessage have non-empty Data and
+// keep every Pub/Sub limit (MaxAttributes, MaxAttributeKeyBytes,
+// MaxAttributeValueBytes, MaxMessageBytes); attribute values are UTF-8.
 type Message struct {
 	Data       []byte
 	Attributes map[string]string
