@@ -141,9 +141,10 @@ func newServer(ctx context.Context, o serveOptions, e env) (s *server, err error
 	}
 
 	s = &server{}
+	started := s // s is nil on the error returns
 	defer func() {
 		if err != nil {
-			s.close()
+			started.close()
 		}
 	}()
 	ln, err := net.Listen("tcp", o.addr)
