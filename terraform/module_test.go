@@ -523,3 +523,25 @@ func mustResource(t *testing.T, m *module, addr string) *hclsyntax.Body {
 	}
 	return b.Body
 }
+
+// goModVersion is the major.minor of the go directive in the module's
+// go.mod ("go 1.26.0" -> "1.26").
+func goModVersion(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 2 && f[0] == "go" {
+			parts := strings.Split(f[1], ".")
+			if len(parts) < 2 {
+				t.Fatalf("go.mod: go directive %q has no minor version", f[1])
+			}
+			return parts[0] + "." + parts[1]
+		}
+	}
+	t.Fatal("go.mod has no go directive")
+	return ""
+}

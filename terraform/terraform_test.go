@@ -469,3 +469,43 @@ func refersTo(expr hclsyntax.Expression, root, name string) bool {
 	}
 	return false
 }
+
+func TestRuntimeMatchesGoMod(t *testing.T) {
+	m := mustLoad(t)
+	build := block(mustResource(t, m, "google_cloudfunctions2_function.webhook"), "build_config")
+	if build == nil {
+		t.Fatal("no build_config")
+	}
+	want := "go" + strings.ReplaceAll(goModVersion(t), ".", "")
+	if got, _ := literalString(build.Attributes["runtime"]); got != want {
+		t.Errorf("runtime = %q, want %q (go.mod's go line)", got, want)
+	}
+}
+
+func TestSourceArchiveLeavesOutWhatTheFunctionDoesNotNeed(t *testing.T) {
+	m := mustLoad(t)
+	b := m.data["archive_file.source"]
+	if b == nil {
+		t.Fatal("no data.archive_file.source")
+	}
+	v, diags := b.Body.Attributes["excludes"].Expr.Value(nil)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	var excludes []string
+	for it := v.ElementIterator(); it.Next(); {
+		_, e := it.Element()
+		excludes = append(excludes, e.AsString())
+	}
+	// terraform/ above all: it holds state files, tfvars and plans.
+	for _, dir := range []string{"cmd", "test", "terraform", ".git"} {
+		if !slices.Contains(excludes, dir) {
+			t.Errorf("excludes lacks %q", dir)
+		}
+	}
+	if src := b.Body.Attributes["source_dir"]; src == nil {
+		t.Error("no source_dir")
+	} else if tmpl, ok := src.Expr.(*hclsyntax.TemplateExpr); !ok || !strings.HasSuffix(string(m.src["function.tf"][tmpl.SrcRange.Start.Byte:tmpl.SrcRange.End.Byte]), `/.."`) {
+		t.Errorf("source_dir is not the module root (path.module/..)")
+	}
+}
