@@ -84,6 +84,7 @@ locals {
   environment = {
     GOOGLE_CLOUD_PROJECT          = var.project_id
     GEMINIHOOK_SECRET             = var.hmac_enabled ? google_secret_manager_secret.signing[0].id : "off"
+    GEMINIHOOK_SECRET_REFRESH     = "${var.secret_refresh_seconds}s"
     GEMINIHOOK_JWKS_URL           = var.jwks_url
     GEMINIHOOK_JWT_AUDIENCE       = var.jwt_audience
     GEMINIHOOK_TOLERANCE          = "${var.tolerance_seconds}s"

@@ -509,3 +509,18 @@ func TestSourceArchiveLeavesOutWhatTheFunctionDoesNotNeed(t *testing.T) {
 		t.Errorf("source_dir is not the module root (path.module/..)")
 	}
 }
+
+func TestReadmeNamesEveryVariableAndOutput(t *testing.T) {
+	m := mustLoad(t)
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, names := range [][]string{sortedKeys(m.variables), sortedKeys(m.outputs)} {
+		for _, name := range names {
+			if !strings.Contains(string(readme), "`"+name+"`") {
+				t.Errorf("README.md does not mention `%s`", name)
+			}
+		}
+	}
+}

@@ -135,6 +135,17 @@ variable "signing_secret_id" {
   }
 }
 
+variable "secret_refresh_seconds" {
+  description = "How often the function reads the enabled secret versions again (GEMINIHOOK_SECRET_REFRESH); a disabled version stops verifying within this time. A new version is picked up at once when a delivery fails to verify."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.secret_refresh_seconds >= 10 && var.secret_refresh_seconds <= 86400
+    error_message = "The secret_refresh_seconds must be between 10 and 86400."
+  }
+}
+
 variable "jwks_url" {
   description = "JWKS with Google's public keys for v1a and JWT deliveries (GEMINIHOOK_JWKS_URL); \"off\" disables both schemes."
   type        = string
