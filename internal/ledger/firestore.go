@@ -1,0 +1,280 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"cloud.google.com/go/firestore"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Field names of a record document.
+const (
+	fieldWebhookID   = "webhook_id"
+	fieldState       = "state"
+	fieldLeaseUntil  = "lease_until"
+	fieldAttempts    = "attempts"
+	fieldEventType   = "event_type"
+	fieldFirstSeenAt = "first_seen_at"
+	fieldPublishedAt = "published_at"
+	fieldMessageID   = "message_id"
+	fieldEnvelope    = "envelope"
+	fieldExpireAt    = "expire_at"
+)
+
+// document is the Firestore form of Record.
+type document struct {
+	WebhookID   string    `firestore:"webhook_id"`
+	State       string    `firestore:"state"`
+	LeaseUntil  time.Time `firestore:"lease_until"`
+	Attempts    int64     `firestore:"attempts"`
+	EventType   string    `firestore:"event_type"`
+	FirstSeenAt time.Time `firestore:"first_seen_at"`
+	PublishedAt time.Time `firestore:"published_at,omitempty"`
+	MessageID   string    `firestore:"message_id,omitempty"`
+	Envelope    []byte    `firestore:"envelope,omitempty"`
+	ExpireAt    time.Time `firestore:"expire_at"`
+}
+
+func (d *document) record() *Record {
+	return &Record{
+		WebhookID:   d.WebhookID,
+		State:       State(d.State),
+		LeaseUntil:  d.LeaseUntil.UTC(),
+		Attempts:    int(d.Attempts),
+		EventType:   d.EventType,
+		FirstSeenAt: d.FirstSeenAt.UTC(),
+		PublishedAt: d.PublishedAt.UTC(),
+		MessageID:   d.MessageID,
+		Envelope:    d.Envelope,
+		ExpireAt:    d.ExpireAt.UTC(),
+	}
+}
+
+// maxClaimRounds bounds the create/read/update loop of Claim under
+// contention (each lost round means another caller changed the record).
+const maxClaimRounds = 4
+
+// Firestore is the ledger on Cloud Firestore: one document per delivery in
+// Options.Collection. Its methods are safe for concurrent use.
+type Firestore struct {
+	coll *firestore.CollectionRef
+	o    Options
+}
+
+// NewFirestore returns a ledger on client's default database. Zero Options
+// fields take their defaults. The client stays the caller's to close.
+func NewFirestore(c *firestore.Client, o Options) *Firestore {
+	o = o.withDefaults()
+	return &Firestore{coll: c.Collection(o.Collection), o: o}
+}
+
+// Claim records the delivery and returns a lease to publish it. Errors:
+// ErrInvalid (empty webhook id), ErrPublished, *InFlightError (ErrInFlight),
+// ErrUnavailable (Firestore failed or ctx ended; wraps the cause).
+func (f *Firestore) Claim(ctx context.Context, d Delivery) (*Lease, error) {
+	if d.WebhookID == "" {
+		return nil, ErrInvalid
+	}
+	ref := f.coll.Doc(DocumentID(d.WebhookID))
+	now := f.o.now()
+	create := true // the common case is a new delivery: try it first
+	for range maxClaimRounds {
+		if create {
+			wr, err := ref.Create(ctx, f.fresh(d, now))
+			switch status.Code(err) {
+			case codes.OK:
+				return f.lease(d.WebhookID, 1, now, wr), nil
+			case codes.AlreadyExists:
+			default:
+				return nil, unavailableCtx(ctx, "claim: create", err)
+			}
+		}
+		snap, err := ref.Get(ctx)
+		if status.Code(err) == codes.NotFound {
+			create = true // deleted (TTL) since the create failed
+			continue
+		}
+		if err != nil {
+			return nil, unavailableCtx(ctx, "claim: read", err)
+		}
+		create = false
+		var doc document
+		if err := snap.DataTo(&doc); err != nil {
+			return nil, unavailable("claim: decode", err)
+		}
+		rec := doc.record()
+		var updates []firestore.Update
+		attempt := 1
+		switch decide(rec, now) {
+		case claimDone:
+			return nil, ErrPublished
+		case claimInFlight:
+			return nil, &InFlightError{LeaseUntil: rec.LeaseUntil}
+		case claimCorrupt:
+			return nil, unavailable("claim", fmt.Errorf("record %s has state %q", ref.ID, rec.State))
+		case claimFresh:
+			updates = f.freshUpdates(d, now)
+		case claimTakeover:
+			attempt = rec.Attempts + 1
+			updates = []firestore.Update{
+				{Path: fieldState, Value: string(StateProcessing)},
+				{Path: fieldLeaseUntil, Value: now.Add(f.o.Lease)},
+				{Path: fieldAttempts, Value: int64(attempt)},
+			}
+		}
+		// The precondition makes read-and-write atomic without a transaction:
+		// it fails if anyone wrote the record since we read it.
+		wr, err := ref.Update(ctx, updates, firestore.LastUpdateTime(snap.UpdateTime))
+		switch status.Code(err) {
+		case codes.OK:
+			return f.lease(d.WebhookID, attempt, now, wr), nil
+		case codes.FailedPrecondition, codes.NotFound:
+			// Lost a race; read again.
+		default:
+			return nil, unavailableCtx(ctx, "claim: update", err)
+		}
+	}
+	return nil, unavailable("claim", fmt.Errorf("record %s changed %d times during the claim", ref.ID, maxClaimRounds))
+}
+
+func (f *Firestore) lease(id string, attempt int, now time.Time, wr *firestore.WriteResult) *Lease {
+	return &Lease{WebhookID: id, Attempt: attempt, Until: now.Add(f.o.Lease), owner: f, updateTime: wr.UpdateTime}
+}
+
+func (f *Firestore) fresh(d Delivery, now time.Time) *document {
+	return &document{
+		WebhookID:   d.WebhookID,
+		State:       string(StateProcessing),
+		LeaseUntil:  now.Add(f.o.Lease),
+		Attempts:    1,
+		EventType:   d.EventType,
+		FirstSeenAt: now,
+		Envelope:    storedEnvelope(d.Envelope),
+		ExpireAt:    now.Add(f.o.Retention),
+	}
+}
+
+// freshUpdates overwrites an expired record as if it were new.
+func (f *Firestore) freshUpdates(d Delivery, now time.Time) []firestore.Update {
+	var env any = firestore.Delete
+	if e := storedEnvelope(d.Envelope); e != nil {
+		env = e
+	}
+	return []firestore.Update{
+		{Path: fieldWebhookID, Value: d.WebhookID},
+		{Path: fieldState, Value: string(StateProcessing)},
+		{Path: fieldLeaseUntil, Value: now.Add(f.o.Lease)},
+		{Path: fieldAttempts, Value: int64(1)},
+		{Path: fieldEventType, Value: d.EventType},
+		{Path: fieldFirstSeenAt, Value: now},
+		{Path: fieldPublishedAt, Value: firestore.Delete},
+		{Path: fieldMessageID, Value: firestore.Delete},
+		{Path: fieldEnvelope, Value: env},
+		{Path: fieldExpireAt, Value: now.Add(f.o.Retention)},
+	}
+}
+
+// Complete marks the delivery published with the Pub/Sub message id. It
+// succeeds for the holder of the current lease, even after the lease time
+// ran out if nobody took over, and again for the same message id (a retried
+// Complete). Errors: ErrLeaseLost, ErrUnavailable (wraps the cause).
+func (f *Firestore) Complete(ctx context.Context, l *Lease, messageID string) error {
+	if !f.holds(l) {
+		return ErrLeaseLost
+	}
+	ref := f.coll.Doc(DocumentID(l.WebhookID))
+	_, err := ref.Update(ctx, []firestore.Update{
+		{Path: fieldState, Value: string(StatePublished)},
+		{Path: fieldPublishedAt, Value: f.o.now()},
+		{Path: fieldMessageID, Value: messageID},
+	}, firestore.LastUpdateTime(l.updateTime))
+	switch status.Code(err) {
+	case codes.OK:
+		return nil
+	case codes.FailedPrecondition, codes.NotFound:
+	default:
+		return unavailableCtx(ctx, "complete", err)
+	}
+	// Someone wrote the record since the claim: a takeover, or our own
+	// earlier Complete whose answer was lost (the client retries commits).
+	rec, err := f.lookup(ctx, ref)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return ErrLeaseLost
+		}
+		return err
+	}
+	if rec.State == StatePublished && rec.MessageID == messageID {
+		return nil
+	}
+	return ErrLeaseLost
+}
+
+// Release gives up a lease after a failed publish: the record stays
+// processing with its attempts, and the next Claim takes it over at once.
+// Errors: ErrLeaseLost, ErrUnavailable (wraps the cause).
+func (f *Firestore) Release(ctx context.Context, l *Lease) error {
+	if !f.holds(l) {
+		return ErrLeaseLost
+	}
+	_, err := f.coll.Doc(DocumentID(l.WebhookID)).Update(ctx, []firestore.Update{
+		{Path: fieldLeaseUntil, Value: f.o.now()},
+	}, firestore.LastUpdateTime(l.updateTime))
+	switch status.Code(err) {
+	case codes.OK:
+		return nil
+	case codes.FailedPrecondition, codes.NotFound:
+		return ErrLeaseLost
+	default:
+		return unavailableCtx(ctx, "release", err)
+	}
+}
+
+func (f *Firestore) holds(l *Lease) bool {
+	return l != nil && l.owner == f && !l.updateTime.IsZero()
+}
+
+// Lookup returns the record of a webhook id. Errors: ErrNotFound (absent or
+// expired), ErrUnavailable (wraps the cause).
+func (f *Firestore) Lookup(ctx context.Context, webhookID string) (*Record, error) {
+	return f.lookup(ctx, f.coll.Doc(DocumentID(webhookID)))
+}
+
+func (f *Firestore) lookup(ctx context.Context, ref *firestore.DocumentRef) (*Record, error) {
+	snap, err := ref.Get(ctx)
+	if status.Code(err) == codes.NotFound {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, unavailableCtx(ctx, "lookup", err)
+	}
+	var doc document
+	if err := snap.DataTo(&doc); err != nil {
+		return nil, unavailable("lookup: decode", err)
+	}
+	rec := doc.record()
+	if rec.ExpireAt.Before(f.o.now()) {
+		return nil, ErrNotFound
+	}
+	return rec, nil
+}
+
+// unavailable wraps a backend failure; the cause stays reachable for
+// errors.Is and status.Code.
+func unavailable(op string, err error) error {
+	return fmt.Errorf("%w: %s: %w", ErrUnavailable, op, err)
+}
+
+// unavailableCtx is unavailable that also wraps ctx's error when ctx has
+// ended, so that errors.Is(err, context.DeadlineExceeded) tells the caller's
+// deadline from a backend failure (the client reports them as gRPC codes).
+func unavailableCtx(ctx context.Context, op string, err error) error {
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("%w: %s: %w: %w", ErrUnavailable, op, cerr, err)
+	}
+	return unavailable(op, err)
+}
