@@ -216,7 +216,10 @@ func TestFirestoreRestart(t *testing.T) {
 		name string
 		call func(ctx context.Context) error
 	}{
-		{"Claim", func(ctx context.Context) error { _, err := l.Claim(ctx, ledger.Delivery{WebhookID: "other"}); return err }},
+		{"Claim", func(ctx context.Context) error {
+			_, err := l.Claim(ctx, ledger.Delivery{WebhookID: "other"})
+			return err
+		}},
 		{"Complete", func(ctx context.Context) error { return l.Complete(ctx, lz, "m-1") }},
 		{"Release", func(ctx context.Context) error { return l.Release(ctx, lz) }},
 	} {
