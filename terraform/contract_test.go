@@ -1,6 +1,9 @@
 package terraform_test
 
 import (
+	"os/exec"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -127,4 +130,96 @@ func TestLedgerCollectionIsTheFunctionsDefault(t *testing.T) {
 	if got != geminihook.DefaultCollection {
 		t.Errorf("ledger_collection default = %q, want geminihook.DefaultCollection %q", got, geminihook.DefaultCollection)
 	}
+}
+
+// The archive uploaded for the build must hold every file the function's
+// package and its in-module dependencies compile from (Go files and
+// embedded files), and nothing from terraform/ (state, tfvars, plans).
+func TestSourceArchiveHoldsWhatTheBuildNeeds(t *testing.T) {
+	m := mustLoad(t)
+	v, diags := m.data["archive_file.source"].Body.Attributes["excludes"].Expr.Value(nil)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	var patterns []*regexp.Regexp
+	for it := v.ElementIterator(); it.Next(); {
+		_, p := it.Element()
+		patterns = append(patterns, globRegexp(p.AsString()))
+	}
+	// The provider skips a directory that matches, and a file that matches.
+	excluded := func(rel string) bool {
+		parts := strings.Split(rel, "/")
+		for i := range parts {
+			prefix := strings.Join(parts[:i+1], "/")
+			for _, re := range patterns {
+				if re.MatchString(prefix) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	for _, rel := range []string{"terraform/terraform.tfstate", "terraform/.terraform/x", ".git/config", "cmd/geminihook/main.go", "config_test.go", "test/e2e_test.go"} {
+		if !excluded(rel) {
+			t.Errorf("%s would be uploaded", rel)
+		}
+	}
+
+	cmd := exec.Command("go", "list", "-deps", "-f", `{{if not .Standard}}{{.Dir}}{{range .GoFiles}} {{.}}{{end}}{{range .EmbedFiles}} {{.}}{{end}}{{end}}`, ".")
+	cmd.Dir = ".."
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		dir, err := filepath.Rel(root, f[0])
+		if err != nil || strings.HasPrefix(dir, "..") {
+			continue // a dependency outside the module
+		}
+		for _, file := range f[1:] {
+			rel := filepath.ToSlash(filepath.Join(dir, file))
+			n++
+			if excluded(rel) {
+				t.Errorf("the function needs %s, but the source archive excludes it", rel)
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("go list found no file of the module")
+	}
+}
+
+// globRegexp turns an archive_file exclude pattern (doublestar syntax, as
+// the archive provider matches it against slash-separated relative paths)
+// into a regular expression: ** any path, * and ? within one element.
+func globRegexp(p string) *regexp.Regexp {
+	var b strings.Builder
+	b.WriteString("^")
+	for i := 0; i < len(p); i++ {
+		switch {
+		case strings.HasPrefix(p[i:], "**/"):
+			b.WriteString("(.*/)?")
+			i += 2
+		case strings.HasPrefix(p[i:], "**"):
+			b.WriteString(".*")
+			i++
+		case p[i] == '*':
+			b.WriteString("[^/]*")
+		case p[i] == '?':
+			b.WriteString("[^/]")
+		default:
+			b.WriteString(regexp.QuoteMeta(p[i : i+1]))
+		}
+	}
+	b.WriteString("$")
+	return regexp.MustCompile(b.String())
 }
