@@ -429,11 +429,13 @@ func (m *module) evalContext(overrides map[string]cty.Value, extra map[string]ct
 	ctx := &hcl.EvalContext{
 		Variables: map[string]cty.Value{"var": cty.ObjectVal(vars)},
 		Functions: map[string]function.Function{
-			"join":     stdlib.JoinFunc,
-			"format":   stdlib.FormatFunc,
-			"lower":    stdlib.LowerFunc,
-			"tostring": toStringFunc,
-			"toset":    toSetFunc,
+			"join":       stdlib.JoinFunc,
+			"format":     stdlib.FormatFunc,
+			"lower":      stdlib.LowerFunc,
+			"tostring":   toStringFunc,
+			"toset":      toSetFunc,
+			"floor":      stdlib.FloorFunc,
+			"jsonencode": stdlib.JSONEncodeFunc,
 		},
 	}
 	for k, v := range extra {
@@ -484,6 +486,61 @@ func (m *module) evalWithLocals(expr hclsyntax.Expression, ctx *hcl.EvalContext)
 		return cty.NilVal, diags
 	}
 	return v, nil
+}
+
+// stubResources adds to ctx a made-up string for every resource attribute
+// that expr, or a local it uses, reads as type.name.attribute: enough to
+// render strings built from resource names.
+func (m *module) stubResources(expr hclsyntax.Expression, ctx *hcl.EvalContext) {
+	stubs := map[string]map[string]map[string]cty.Value{}
+	seen := map[string]bool{}
+	var walk func(hclsyntax.Expression)
+	walk = func(e hclsyntax.Expression) {
+		for _, tr := range e.Variables() {
+			root := tr.RootName()
+			if root == "local" && len(tr) > 1 {
+				name := tr[1].(hcl.TraverseAttr).Name
+				if !seen[name] && m.locals[name] != nil {
+					seen[name] = true
+					walk(m.locals[name].Expr)
+				}
+				continue
+			}
+			if m.resourcesOfType(root) == 0 || len(tr) < 3 {
+				continue
+			}
+			name, ok1 := tr[1].(hcl.TraverseAttr)
+			attr, ok2 := tr[2].(hcl.TraverseAttr)
+			if !ok1 || !ok2 {
+				continue
+			}
+			if stubs[root] == nil {
+				stubs[root] = map[string]map[string]cty.Value{}
+			}
+			if stubs[root][name.Name] == nil {
+				stubs[root][name.Name] = map[string]cty.Value{}
+			}
+			stubs[root][name.Name][attr.Name] = cty.StringVal(name.Name + "-" + attr.Name)
+		}
+	}
+	walk(expr)
+	for typ, byName := range stubs {
+		objs := map[string]cty.Value{}
+		for name, attrs := range byName {
+			objs[name] = cty.ObjectVal(attrs)
+		}
+		ctx.Variables[typ] = cty.ObjectVal(objs)
+	}
+}
+
+func (m *module) resourcesOfType(typ string) int {
+	n := 0
+	for key := range m.resources {
+		if strings.HasPrefix(key, typ+".") {
+			n++
+		}
+	}
+	return n
 }
 
 // toStringFunc is Terraform's tostring: a primitive value as a string.

@@ -1,6 +1,7 @@
 package terraform_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -520,6 +521,74 @@ func TestReadmeNamesEveryVariableAndOutput(t *testing.T) {
 		for _, name := range names {
 			if !strings.Contains(string(readme), "`"+name+"`") {
 				t.Errorf("README.md does not mention `%s`", name)
+			}
+		}
+	}
+}
+
+func TestDashboardRenders(t *testing.T) {
+	m := mustLoad(t)
+	expr := mustResource(t, m, "google_monitoring_dashboard.main").Attributes["dashboard_json"].Expr
+	ctx, err := m.evalContext(map[string]cty.Value{"project_id": cty.StringVal("example-project")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.stubResources(expr, ctx)
+	v, err := m.evalWithLocals(expr, ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		DisplayName  string
+		MosaicLayout struct {
+			Columns int
+			Tiles   []struct {
+				XPos, YPos, Width, Height int
+				Widget                    struct {
+					Title   string
+					XyChart struct {
+						DataSets []struct {
+							PlotType        string
+							TimeSeriesQuery struct {
+								TimeSeriesFilter struct {
+									Filter      string
+									Aggregation struct{ PerSeriesAligner, CrossSeriesReducer string }
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(v.AsString()), &dash); err != nil {
+		t.Fatalf("dashboard_json is not JSON: %v", err)
+	}
+	tiles := dash.MosaicLayout.Tiles
+	if dash.DisplayName == "" || len(tiles) < 6 {
+		t.Fatalf("dashboard %q has %d tiles", dash.DisplayName, len(tiles))
+	}
+	type cell struct{ x, y int }
+	used := map[cell]string{}
+	for _, tile := range tiles {
+		if tile.XPos+tile.Width > dash.MosaicLayout.Columns || tile.Width <= 0 || tile.Height <= 0 {
+			t.Errorf("tile %q at x=%d width=%d does not fit %d columns", tile.Widget.Title, tile.XPos, tile.Width, dash.MosaicLayout.Columns)
+		}
+		for x := tile.XPos; x < tile.XPos+tile.Width; x++ {
+			for y := tile.YPos; y < tile.YPos+tile.Height; y++ {
+				if other, ok := used[cell{x, y}]; ok {
+					t.Fatalf("tiles %q and %q overlap", other, tile.Widget.Title)
+				}
+				used[cell{x, y}] = tile.Widget.Title
+			}
+		}
+		if len(tile.Widget.XyChart.DataSets) == 0 {
+			t.Errorf("tile %q has no data", tile.Widget.Title)
+		}
+		for _, ds := range tile.Widget.XyChart.DataSets {
+			f := ds.TimeSeriesQuery.TimeSeriesFilter
+			if !strings.Contains(f.Filter, "metric.type=") || f.Aggregation.PerSeriesAligner == "" || ds.PlotType == "" {
+				t.Errorf("tile %q: incomplete data set %+v", tile.Widget.Title, ds)
 			}
 		}
 	}
