@@ -110,7 +110,8 @@ func TestFirestoreSharedCountsAndWipe(t *testing.T) {
 		t.Errorf("Name, EnvVar = %q, %q", emu.Name(), emu.EnvVar())
 	}
 	var calls emulator.Counter
-	fs, err := firestore.NewClient(t.Context(), "p-wipe", emu.ClientOptions(t, &calls)...)
+	project := emulator.ProjectID(t)
+	fs, err := firestore.NewClient(t.Context(), project, emu.ClientOptions(t, &calls)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +130,7 @@ func TestFirestoreSharedCountsAndWipe(t *testing.T) {
 	if got := calls.Snapshot(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("calls = %v, want %v", got, want)
 	}
-	if err := emu.Wipe(t.Context(), "p-wipe"); err != nil {
+	if err := emu.Wipe(t.Context(), project); err != nil {
 		t.Fatalf("Wipe: %v", err)
 	}
 	if _, err := doc.Get(t.Context()); status.Code(err) != codes.NotFound {
