@@ -37,7 +37,8 @@ func FuzzParseSignatureHeader(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		sh, err := parseSignatureHeader(s)
+		var sh sigHeader
+		err := parseSignatureHeader(s, &sh)
 		var fields []string
 		for _, fld := range strings.Split(s, " ") {
 			if fld != "" {

@@ -93,15 +93,15 @@ type sigHeader struct {
 	toks [MaxSignatureTokens]token
 }
 
-// parseSignatureHeader splits webhook-signature into tokens separated by one
+// parseSignatureHeader splits webhook-signature into sh's tokens separated by one
 // or more spaces. It fails (ErrInvalidHeaders) only on limits: more than
 // MaxSignatureHeaderBytes bytes, more than MaxSignatureTokens tokens, or no
 // token at all. A token it cannot make sense of is kept as tokMalformed, so
 // that it never spoils another token that verifies.
-func parseSignatureHeader(s string) (sigHeader, error) {
-	var sh sigHeader
+func parseSignatureHeader(s string, sh *sigHeader) error {
+	sh.n = 0
 	if len(s) > MaxSignatureHeaderBytes {
-		return sh, fmt.Errorf("%w: webhook-signature over %d bytes", ErrInvalidHeaders, MaxSignatureHeaderBytes)
+		return fmt.Errorf("%w: webhook-signature over %d bytes", ErrInvalidHeaders, MaxSignatureHeaderBytes)
 	}
 	for s != "" {
 		var tok string
@@ -110,15 +110,15 @@ func parseSignatureHeader(s string) (sigHeader, error) {
 			continue
 		}
 		if sh.n == MaxSignatureTokens {
-			return sh, fmt.Errorf("%w: webhook-signature over %d tokens", ErrInvalidHeaders, MaxSignatureTokens)
+			return fmt.Errorf("%w: webhook-signature over %d tokens", ErrInvalidHeaders, MaxSignatureTokens)
 		}
 		sh.toks[sh.n] = classify(tok)
 		sh.n++
 	}
 	if sh.n == 0 {
-		return sh, fmt.Errorf("%w: webhook-signature holds no token", ErrInvalidHeaders)
+		return fmt.Errorf("%w: webhook-signature holds no token", ErrInvalidHeaders)
 	}
-	return sh, nil
+	return nil
 }
 
 func classify(tok string) token {

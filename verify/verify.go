@@ -149,15 +149,14 @@ func (v *Verifier) Verify(ctx context.Context, h http.Header, body []byte) (Mess
 	if err != nil {
 		return Message{}, err
 	}
-	sh, err := parseSignatureHeader(sigText)
-	if err != nil {
+	c := check{v: v, id: id, ts: tsText, body: body}
+	if err := parseSignatureHeader(sigText, &c.sh); err != nil {
 		return Message{}, err
 	}
 	if err := v.checkTimestamp(ts); err != nil {
 		return Message{}, err
 	}
 	m := Message{ID: id, Timestamp: time.Unix(ts, 0).UTC()}
-	c := check{v: v, id: id, ts: tsText, body: body, sh: sh}
 	if c.run(ctx, &m) {
 		return m, nil
 	}
@@ -199,10 +198,8 @@ type check struct {
 	refreshJWKS    bool  // the JWKS loaded a new set
 	asymmetricOff  bool  // v1a/JWT tokens present but no JWKS configured
 	symmetricOff   bool  // v1 tokens present but no secrets configured
+	wantJWKSUpdate bool  // an asymmetric check failed in a way new keys may fix
 	v1Sigs         [MaxSignatureTokens][sha256.Size]byte
-	v1aSigs        [MaxSignatureTokens][ed25519.SignatureSize]byte
-	jwtToks        [MaxSignatureTokens]string
-	wantJWKSUpdate bool // an asymmetric check failed in a way new keys may fix
 }
 
 // run decodes the tokens, tries them with the cached keys, then, if none
@@ -217,12 +214,13 @@ func (c *check) run(ctx context.Context, m *Message) bool {
 				continue
 			}
 		case tokV1a:
-			if decodeSig(c.v1aSigs[c.v1a][:], t.value) {
+			var sig [ed25519.SignatureSize]byte
+			if decodeSig(sig[:], t.value) {
 				c.v1a++
 				continue
 			}
+			c.sh.toks[i].kind = tokMalformed
 		case tokJWT:
-			c.jwtToks[c.jwt] = t.value
 			c.jwt++
 			continue
 		}
@@ -339,8 +337,12 @@ func (c *check) matchAsymmetric(ks *KeySet, m *Message) bool {
 			c.msg = append(append(append(append(append(c.msg, c.id...), '.'), c.ts...), '.'), c.body...)
 		}
 		for _, k := range ks.Ed25519() {
-			for j := 0; j < c.v1a; j++ {
-				if ed25519.Verify(k.Key, c.msg, c.v1aSigs[j][:]) {
+			for j := 0; j < c.sh.n; j++ {
+				var sig [ed25519.SignatureSize]byte
+				if c.sh.toks[j].kind != tokV1a || !decodeSig(sig[:], c.sh.toks[j].value) {
+					continue
+				}
+				if ed25519.Verify(k.Key, c.msg, sig[:]) {
 					m.Scheme, m.KeyID = SchemeV1a, k.ID
 					return true
 				}
@@ -348,8 +350,11 @@ func (c *check) matchAsymmetric(ks *KeySet, m *Message) bool {
 		}
 		c.wantJWKSUpdate = true
 	}
-	for j := 0; j < c.jwt; j++ {
-		kid, out, err := verifyJWT(c.jwtToks[j], ks, c.v.now(), c.v.tolerance, c.v.audience)
+	for j := 0; j < c.sh.n && c.jwt > 0; j++ {
+		if c.sh.toks[j].kind != tokJWT {
+			continue
+		}
+		kid, out, err := verifyJWT(c.sh.toks[j].value, ks, c.v.now(), c.v.tolerance, c.v.audience)
 		if out == jwtOK {
 			m.Scheme, m.KeyID = SchemeJWT, kid
 			return true

@@ -196,7 +196,8 @@ func (s *Signer) V1aToken(id string, ts time.Time, body []byte) string {
 
 // JWT returns headers whose webhook-signature is an RS256 JWT with kid
 // RSAKeyID and claims iss "verifytest", sub id, iat ts, exp ts+Lifetime and
-// aud Audience (when set).
+// aud Audience (when set). body is not covered: whether Gemini's JWT binds
+// the body is undocumented, so the token carries no body hash.
 func (s *Signer) JWT(id string, ts time.Time, body []byte) http.Header {
 	return Headers(id, ts, s.JWTToken(id, ts))
 }
