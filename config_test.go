@@ -142,4 +142,3 @@ func readmeRow(v Variable) string {
 	}
 	return "| `" + v.Name + "` | " + def + " | " + v.Doc + " |"
 }
-

@@ -13,7 +13,6 @@ import (
 	"github.com/geminihook/geminihook/events"
 	"github.com/geminihook/geminihook/internal/cloudlog"
 	"github.com/geminihook/geminihook/internal/ledger"
-	"github.com/geminihook/geminihook/internal/publish"
 	"github.com/geminihook/geminihook/verify"
 )
 

@@ -176,7 +176,9 @@ func TestHandlerAnswers(t *testing.T) {
 			h.Set("webhook-timestamp", "soon")
 			return h
 		}, good, 400, ResultInvalidHeaders},
-		{"forged", "POST", func() http.Header { return signV1(t, "whsec_"+base64.StdEncoding.EncodeToString(make([]byte, 32)), "msg_1", testNow, good) }, good, 401, ResultBadSignature},
+		{"forged", "POST", func() http.Header {
+			return signV1(t, "whsec_"+base64.StdEncoding.EncodeToString(make([]byte, 32)), "msg_1", testNow, good)
+		}, good, 401, ResultBadSignature},
 		{"body changed", "POST", func() http.Header { return signV1(t, testSecret, "msg_1", testNow, good) }, append([]byte(" "), good...), 401, ResultBadSignature},
 		{"stale", "POST", func() http.Header { return signV1(t, testSecret, "msg_1", testNow.Add(-6*time.Minute), good) }, good, 401, ResultStaleTimestamp},
 		{"future", "POST", func() http.Header { return signV1(t, testSecret, "msg_1", testNow.Add(6*time.Minute), good) }, good, 401, ResultStaleTimestamp},
