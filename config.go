@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/geminihook/geminihook/events"
 )
 
 // Defaults of the configuration, also used by the local CLI.
@@ -119,11 +121,14 @@ var variables = []variable{
 		"Deadline of one delivery's work; past it the answer is 503."},
 		durationSetter(func(c *Config) *time.Duration { return &c.RequestTimeout })},
 	{Variable{"GEMINIHOOK_MAX_BODY_BYTES", strconv.Itoa(DefaultMaxBodyBytes), false,
-		"Largest accepted body; larger ones are answered 413."},
+		"Largest accepted body; larger ones are answered 413. At most 4194304, the largest body an event can carry."},
 		func(c *Config, v string) error {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n <= 0 {
 				return errors.New("not a positive integer")
+			}
+			if n > events.MaxBodyBytes {
+				return fmt.Errorf("at most %d, the largest body an event can carry", events.MaxBodyBytes)
 			}
 			c.MaxBodyBytes = n
 			return nil

@@ -4,9 +4,12 @@ import (
 	"errors"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/geminihook/geminihook/events"
 )
 
 func env(kv ...string) func(string) string {
@@ -141,4 +144,16 @@ func readmeRow(v Variable) string {
 		def = "`" + v.Default + "`"
 	}
 	return "| `" + v.Name + "` | " + def + " | " + v.Doc + " |"
+}
+
+func TestLoadConfigMaxBodyBytesBounds(t *testing.T) {
+	for v, ok := range map[string]bool{
+		"1": true, strconv.Itoa(events.MaxBodyBytes): true,
+		strconv.Itoa(events.MaxBodyBytes + 1): false, "0": false, "1MiB": false,
+	} {
+		_, err := LoadConfig(env("GOOGLE_CLOUD_PROJECT", "p", "GEMINIHOOK_MAX_BODY_BYTES", v))
+		if (err == nil) != ok {
+			t.Errorf("GEMINIHOOK_MAX_BODY_BYTES=%s: err = %v, want ok=%v", v, err, ok)
+		}
+	}
 }
