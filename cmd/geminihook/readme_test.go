@@ -102,10 +102,10 @@ func TestREADMEWalkthrough(t *testing.T) {
 		}
 		return lines
 	}
-	out := tail.waitOutput(t, false, "every event", func(s string) bool { return len(events(s)) >= want })
+	tail.waitOutput(t, false, "every event", func(s string) bool { return len(events(s)) >= want })
 	tail.interrupt(t)
 	serve.interrupt(t)
-	out = tail.stdout.String()
+	out := tail.stdout.String()
 
 	got := map[string]int{}
 	for _, typ := range events(out) {
