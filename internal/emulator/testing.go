@@ -34,11 +34,13 @@ func (s *shared) get() (*Emulator, error) {
 
 // Firestore returns the Firestore emulator shared by the test binary,
 // starting it on first use. When it is not installed the test is skipped, or
-// fails when the environment variable CI is "true"; any other start failure
+// fails when the environment variable CI is "true"; under -short it is
+// skipped without starting. Any other start failure
 // fails the test. Do not stop it: use PrivateFirestore for fault tests. Pair
 // with Main in TestMain so that it is stopped when the tests end.
 func Firestore(tb testing.TB) *Emulator {
 	tb.Helper()
+	skipShort(tb)
 	emu, err := sharedFirestore.get()
 	require(tb, err)
 	return emu
@@ -47,6 +49,7 @@ func Firestore(tb testing.TB) *Emulator {
 // PubSub is Firestore for the Pub/Sub emulator.
 func PubSub(tb testing.TB) *Emulator {
 	tb.Helper()
+	skipShort(tb)
 	emu, err := sharedPubSub.get()
 	require(tb, err)
 	return emu
@@ -62,6 +65,7 @@ func PrivatePubSub(tb testing.TB) *Emulator { tb.Helper(); return private(tb, pu
 
 func private(tb testing.TB, k kind) *Emulator {
 	tb.Helper()
+	skipShort(tb)
 	emu, err := start(context.Background(), k, Options{})
 	require(tb, err)
 	if emu == nil {
@@ -73,6 +77,15 @@ func private(tb testing.TB, k kind) *Emulator {
 		}
 	})
 	return emu
+}
+
+// skipShort skips the test under -short, before any emulator starts:
+// cloudbuild.yaml runs `go test -short ./...` in an image without them.
+func skipShort(tb testing.TB) {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skip("-short: the emulator tests need the gcloud emulators and Java")
+	}
 }
 
 // require skips (or, with CI=true, fails) on ErrNotInstalled and fails on
