@@ -1,0 +1,580 @@
+package test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/firestore"
+	"cloud.google.com/go/pubsub/v2"
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"google.golang.org/api/option"
+
+	geminihook "github.com/geminihook/geminihook"
+	"github.com/geminihook/geminihook/events"
+	"github.com/geminihook/geminihook/internal/emulator"
+	"github.com/geminihook/geminihook/internal/ledger"
+	"github.com/geminihook/geminihook/internal/publish"
+	"github.com/geminihook/geminihook/internal/secrets"
+	"github.com/geminihook/geminihook/internal/secrets/secretstest"
+	"github.com/geminihook/geminihook/verify"
+	"github.com/geminihook/geminihook/verify/verifytest"
+)
+
+// Topic ids of every stack: one per kind, so that a test can see that an
+// event went to the topic of its kind, plus the default (unknown kinds) and
+// the quarantine topic.
+const (
+	topicDefault     = "events"
+	topicBatch       = "batch-events"
+	topicInteraction = "interaction-events"
+	topicVideo       = "video-events"
+	topicQuarantine  = "events-quarantine"
+
+	secretID = "webhook-signing"
+	audience = "https://hooks.example.test/gemini"
+)
+
+var allTopics = []string{topicDefault, topicBatch, topicInteraction, topicVideo, topicQuarantine}
+
+// topicOf is the topic a published event of kind k must arrive on.
+func topicOf(k events.Kind) string {
+	switch k {
+	case events.KindBatch:
+		return topicBatch
+	case events.KindInteraction:
+		return topicInteraction
+	case events.KindVideo:
+		return topicVideo
+	}
+	return topicDefault
+}
+
+// setup changes how newStack builds a stack; the zero value is the
+// production composition (geminihook.NewService) on the shared emulators.
+type setup struct {
+	// env overrides or adds GEMINIHOOK_* variables.
+	env map[string]string
+	// firestoreAddr, when set, is dialed instead of the emulator (a closed
+	// port: Firestore unreachable).
+	firestoreAddr string
+	// secretsDown takes the Secret Manager down before the first request.
+	secretsDown bool
+	// flaky composes the handler with geminihook.NewHandler from the same
+	// real adapters as NewService, with the publisher wrapped in a
+	// flakyPublisher the test controls.
+	flaky bool
+}
+
+// stack is one geminihook function served over HTTP on 127.0.0.1: real
+// Firestore and Pub/Sub clients on the official emulators (each counting its
+// gRPC calls), a loopback Secret Manager and an httptest JWKS. Every stack
+// has a project of its own, so parallel tests never see each other's data.
+type stack struct {
+	t       *testing.T
+	project string
+	cfg     geminihook.Config
+	url     string
+	signer  *verifytest.Signer
+
+	sm      *secretstest.Server
+	version string // the first secret version's full name
+	jwks    *verifytest.JWKSServer
+
+	fsCalls, psCalls emulator.Counter // the function's RPCs
+	admin            *pubsub.Client   // the test's own, not counted
+	subs             map[string]string
+	ledger           *ledger.Firestore // the test's view of the ledger, not counted
+	flaky            *flakyPublisher   // set with setup.flaky
+
+	logs *logBuffer
+
+	mu        sync.Mutex
+	forbidden []string // never to appear in the logs: secrets, signatures, body markers
+}
+
+// newStack builds a stack and registers its teardown, which also checks
+// the logs it wrote (checkLogs). It skips under -short.
+func newStack(t *testing.T, su setup) *stack {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end suite: needs the Firestore and Pub/Sub emulators")
+	}
+	fsEmu, psEmu := emulator.Firestore(t), emulator.PubSub(t)
+	s := &stack{t: t, project: emulator.ProjectID(t), signer: verifytest.NewSigner(), logs: &logBuffer{}}
+	s.signer.Audience = audience
+	s.forbid(verifytest.Secret, strings.TrimPrefix(verifytest.Secret, "whsec_"),
+		verifytest.SecondSecret, strings.TrimPrefix(verifytest.SecondSecret, "whsec_"))
+	t.Cleanup(func() { s.checkLogs(t) }) // last: after the server and service are gone
+
+	s.jwks = verifytest.NewJWKSServer(verifytest.JWKS(s.signer))
+	t.Cleanup(s.jwks.Close)
+	s.sm = secretstest.NewServer(t)
+	env := map[string]string{
+		"GOOGLE_CLOUD_PROJECT":         s.project,
+		"GEMINIHOOK_SECRET":            secretID,
+		"GEMINIHOOK_JWKS_URL":          s.jwks.URL,
+		"GEMINIHOOK_JWT_AUDIENCE":      audience,
+		"GEMINIHOOK_TOPIC":             topicDefault,
+		"GEMINIHOOK_TOPIC_BATCH":       topicBatch,
+		"GEMINIHOOK_TOPIC_INTERACTION": topicInteraction,
+		"GEMINIHOOK_TOPIC_VIDEO":       topicVideo,
+		"GEMINIHOOK_LOG_LEVEL":         "debug",
+	}
+	for k, v := range su.env {
+		env[k] = v
+	}
+	cfg, err := geminihook.LoadConfig(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.cfg = cfg
+	s.version = s.sm.AddVersion(cfg.Secret, []byte(verifytest.Secret+"\n"))
+	if su.secretsDown {
+		s.sm.SetDown(true)
+	}
+
+	ctx := context.Background()
+	fsOpts := fsEmu.ClientOptions(t, &s.fsCalls)
+	if su.firestoreAddr != "" {
+		conn, err := emulator.Dial(su.firestoreAddr, &s.fsCalls)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		fsOpts = []option.ClientOption{option.WithGRPCConn(conn)}
+	}
+	fs, err := firestore.NewClient(ctx, s.project, fsOpts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fs.Close() })
+	ps, err := pubsub.NewClient(ctx, s.project, psEmu.ClientOptions(t, &s.psCalls)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ps.Close() })
+
+	// The test's own clients: topics, subscriptions, pulls and ledger
+	// lookups are not the function's round trips.
+	if s.admin, err = pubsub.NewClient(ctx, s.project, psEmu.ClientOptions(t, nil)...); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.admin.Close() })
+	s.createTopics()
+	testFS, err := firestore.NewClient(ctx, s.project, fsEmu.ClientOptions(t, nil)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { testFS.Close() })
+	s.ledger = ledger.NewFirestore(testFS, ledger.Options{Collection: cfg.Collection, Lease: cfg.Lease, Retention: cfg.Retention})
+
+	logger := geminihook.NewLogger(s.logs, cfg)
+	clients := geminihook.Clients{Firestore: fs, PubSub: ps, SecretManager: s.sm.Client()}
+	var h http.Handler
+	if su.flaky {
+		h = s.composeFlaky(cfg, clients, logger)
+	} else {
+		svc, err := geminihook.NewService(cfg, clients, logger)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := svc.Close(); err != nil {
+				t.Errorf("Service.Close: %v", err)
+			}
+		})
+		h = svc
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	s.url = srv.URL
+	return s
+}
+
+// composeFlaky builds what NewService builds, from the same adapters, with
+// the publisher wrapped in a flakyPublisher: the seam through which
+// publishing faults are injected.
+func (s *stack) composeFlaky(cfg geminihook.Config, c geminihook.Clients, logger *slog.Logger) http.Handler {
+	t := s.t
+	src, err := secrets.New(c.SecretManager, cfg.Secret, secrets.Options{MaxAge: cfg.SecretRefresh, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := verify.New(verify.Options{Secrets: src, JWKSURL: cfg.JWKSURL, Audience: cfg.Audience, Tolerance: cfg.Tolerance})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := publish.New(c.PubSub, publish.Options{
+		Topic: cfg.Topic, QuarantineTopic: cfg.QuarantineTopic, Timeout: cfg.RequestTimeout,
+		Topics: map[events.Kind]string{events.KindBatch: cfg.BatchTopic, events.KindInteraction: cfg.InteractionTopic, events.KindVideo: cfg.VideoTopic},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pub.Close)
+	s.flaky = &flakyPublisher{Publisher: pub}
+	return geminihook.NewHandler(geminihook.Deps{
+		Verifier: v, Ledger: ledger.NewFirestore(c.Firestore, ledger.Options{Collection: cfg.Collection, Lease: cfg.Lease, Retention: cfg.Retention}),
+		Publisher: s.flaky, Logger: logger, MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout,
+	})
+}
+
+// flakyPublisher is the real publisher behind a switch: while failing is
+// set, Publish and Quarantine fail without calling Pub/Sub.
+type flakyPublisher struct {
+	geminihook.Publisher
+	failing atomic.Bool
+}
+
+var errInjected = fmt.Errorf("%w: injected by the test", publish.ErrUnavailable)
+
+func (f *flakyPublisher) Publish(ctx context.Context, k events.Kind, m events.Message) (string, error) {
+	if f.failing.Load() {
+		return "", errInjected
+	}
+	return f.Publisher.Publish(ctx, k, m)
+}
+
+func (f *flakyPublisher) Quarantine(ctx context.Context, m events.Message) (string, error) {
+	if f.failing.Load() {
+		return "", errInjected
+	}
+	return f.Publisher.Quarantine(ctx, m)
+}
+
+func (s *stack) createTopics() {
+	t := s.t
+	ctx := context.Background()
+	if err := publish.EnsureTopics(ctx, s.admin, allTopics...); err != nil {
+		t.Fatal(err)
+	}
+	s.subs = map[string]string{}
+	for _, topic := range allTopics {
+		sub := "projects/" + s.project + "/subscriptions/test-" + topic
+		if _, err := s.admin.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{
+			Name: sub, Topic: "projects/" + s.project + "/topics/" + topic,
+		}); err != nil {
+			t.Fatal(err)
+		}
+		s.subs[topic] = sub
+	}
+}
+
+// forbid adds strings that must never appear in the logs.
+func (s *stack) forbid(v ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, x := range v {
+		if x != "" {
+			s.forbidden = append(s.forbidden, x)
+		}
+	}
+}
+
+// sign returns the webhook headers of a delivery signed with scheme by s's
+// signer, and forbids its signature tokens in the logs.
+func (s *stack) sign(scheme, id string, ts time.Time, body []byte) http.Header {
+	return s.signWith(s.signer, scheme, id, ts, body)
+}
+
+func (s *stack) signWith(sg *verifytest.Signer, scheme, id string, ts time.Time, body []byte) http.Header {
+	h := sg.Header(scheme, id, ts, body)
+	for _, tok := range strings.Fields(h.Get("webhook-signature")) {
+		s.forbid(tok)
+		if _, sig, ok := strings.Cut(tok, ","); ok {
+			s.forbid(sig) // v1 and v1a: base64 of the MAC or signature
+		}
+		if i := strings.LastIndexByte(tok, '.'); i >= 0 {
+			s.forbid(tok[i+1:]) // JWT: its signature part
+		}
+	}
+	return h
+}
+
+// reply is one HTTP answer of the function.
+type reply struct {
+	status     int
+	body       string
+	retryAfter string
+	latency    time.Duration
+}
+
+// answer decodes a 200's JSON body: {"status":…,"id":…}.
+func (r reply) answer(t *testing.T) (status, id string) {
+	t.Helper()
+	var a struct{ Status, ID string }
+	if err := json.Unmarshal([]byte(r.body), &a); err != nil {
+		t.Fatalf("answer %d %q is not JSON: %v", r.status, r.body, err)
+	}
+	return a.Status, a.ID
+}
+
+var httpClient = &http.Client{Timeout: 30 * time.Second}
+
+// do sends one request to the function.
+func (s *stack) do(method string, h http.Header, body []byte) reply {
+	t := s.t
+	req, err := http.NewRequest(method, s.url+"/", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	req.Header.Set("Content-Type", "application/json")
+	start := time.Now()
+	res, err := httpClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, s.url, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reply{status: res.StatusCode, body: string(b), retryAfter: res.Header.Get("Retry-After"), latency: time.Since(start)}
+}
+
+// post sends a delivery with the given headers.
+func (s *stack) post(h http.Header, body []byte) reply { return s.do(http.MethodPost, h, body) }
+
+// send signs a delivery now with scheme and posts it.
+func (s *stack) send(scheme, id string, body []byte) reply {
+	return s.post(s.sign(scheme, id, time.Now(), body), body)
+}
+
+// newID returns a fresh webhook id in Gemini's format.
+func newID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	h := hex.EncodeToString(b)
+	return "msg_" + h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// body returns a Gemini envelope of typ for job, carrying a random marker
+// in user_metadata that must never reach the logs.
+func (s *stack) body(typ, job string) []byte {
+	b := make([]byte, 8)
+	rand.Read(b)
+	marker := "body-marker-" + hex.EncodeToString(b)
+	s.forbid(marker)
+	data := map[string]any{"id": job}
+	switch {
+	case strings.HasSuffix(typ, ".failed"):
+		data["error_code"] = "RESOURCE_EXHAUSTED"
+		data["error_message"] = "quota exceeded " + marker
+	case typ == events.TypeBatchSucceeded:
+		data["output_file_uri"] = "gs://bucket/" + job + "/results.jsonl"
+	case typ == events.TypeVideoGenerated:
+		data["output_file_uri"] = "https://generativelanguage.googleapis.com/v1beta/files/" + job + ":download?alt=media"
+		data["file_name"] = "files/" + job
+	}
+	env := map[string]any{
+		"type": typ, "version": "v1", "timestamp": time.Now().UTC().Format(time.RFC3339),
+		"data": data, "user_metadata": map[string]string{"marker": marker},
+	}
+	out, err := json.Marshal(env)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return out
+}
+
+// received is one message pulled from a stack's subscription.
+type received struct {
+	topic string
+	msg   *pubsubpb.PubsubMessage
+}
+
+// pullImmediately pulls what a subscription holds now and acknowledges it.
+func (s *stack) pullImmediately(ctx context.Context, topic string) ([]received, error) {
+	res, err := s.admin.SubscriptionAdminClient.Pull(ctx, &pubsubpb.PullRequest{
+		Subscription: s.subs[topic], MaxMessages: 1000,
+		//lint:ignore SA1019 the emulator honours it; without it an empty pull waits 4 s
+		ReturnImmediately: true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []received
+	var acks []string
+	for _, rm := range res.ReceivedMessages {
+		out = append(out, received{topic: topic, msg: rm.Message})
+		acks = append(acks, rm.AckId)
+	}
+	if len(acks) > 0 {
+		if err := s.admin.SubscriptionAdminClient.Acknowledge(ctx, &pubsubpb.AcknowledgeRequest{Subscription: s.subs[topic], AckIds: acks}); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// messages returns every message on every topic of the stack, waiting up
+// to 10 s until there are at least want, then pulling once more for any
+// extra copy. Each message is returned once (it is acknowledged).
+func (s *stack) messages(want int) []received {
+	t := s.t
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	var got []received
+	pullAll := func() int {
+		n := 0
+		for _, topic := range allTopics {
+			ms, err := s.pullImmediately(ctx, topic)
+			if err != nil {
+				t.Fatalf("pulling %s: %v", topic, err)
+			}
+			got = append(got, ms...)
+			n += len(ms)
+		}
+		return n
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for pullAll(); len(got) < want && time.Now().Before(deadline); pullAll() {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	pullAll()
+	return got
+}
+
+// byID groups messages by their ce-id attribute.
+func byID(ms []received) map[string][]received {
+	m := map[string][]received{}
+	for _, r := range ms {
+		id := r.msg.Attributes[events.AttrID]
+		m[id] = append(m[id], r)
+	}
+	return m
+}
+
+// logBuffer collects the function's log lines; safe for concurrent use.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// logLine is a parsed log line with its text.
+type logLine struct {
+	text string
+	m    map[string]any
+}
+
+func (l logLine) label(k string) string {
+	labels, _ := l.m["logging.googleapis.com/labels"].(map[string]any)
+	v, _ := labels[k].(string)
+	return v
+}
+
+// lines parses every log line so far; a line that is not a JSON object
+// fails the test.
+func (s *stack) lines(t *testing.T) []logLine {
+	t.Helper()
+	var out []logLine
+	for _, l := range strings.Split(strings.TrimSuffix(s.logs.String(), "\n"), "\n") {
+		if l == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Errorf("log line is not a JSON object: %q", l)
+			continue
+		}
+		out = append(out, logLine{text: l, m: m})
+	}
+	return out
+}
+
+// accessLines returns the access lines ("delivery") with the given result
+// label, or all of them for "".
+func (s *stack) accessLines(t *testing.T, result string) []logLine {
+	t.Helper()
+	var out []logLine
+	for _, l := range s.lines(t) {
+		if l.m["message"] == "delivery" && (result == "" || l.label("result") == result) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+var severities = []string{"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
+
+// checkLogs is done at the end of every stack's test: each line is a JSON
+// object with a known severity and a message, and no secret, signature or
+// body marker the test produced appears anywhere in the log.
+func (s *stack) checkLogs(t *testing.T) {
+	all := s.logs.String()
+	for _, l := range s.lines(t) {
+		sev, _ := l.m["severity"].(string)
+		if !slices.Contains(severities, sev) {
+			t.Errorf("log line without a Cloud Logging severity: %s", l.text)
+		}
+		if msg, _ := l.m["message"].(string); msg == "" {
+			t.Errorf("log line without a message: %s", l.text)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range s.forbidden {
+		if strings.Contains(all, f) {
+			t.Errorf("the log contains %q, which must never be logged", f)
+		}
+	}
+}
+
+// closedAddr returns a loopback address nothing listens on.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// waitFor retries f every 50 ms until it returns true or d passes; it
+// returns how long that took and whether f held.
+func waitFor(d time.Duration, f func() bool) (time.Duration, bool) {
+	start := time.Now()
+	for {
+		if f() {
+			return time.Since(start), true
+		}
+		if time.Since(start) > d {
+			return time.Since(start), false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
