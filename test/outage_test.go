@@ -1,0 +1,112 @@
+package test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	geminihook "github.com/geminihook/geminihook"
+	"github.com/geminihook/geminihook/events"
+)
+
+// TestFirestoreUnreachable (item 5): with Firestore unreachable (its
+// client pointed at a closed port) an authentic delivery is answered 503
+// with Retry-After within the request deadline, and nothing is published.
+func TestFirestoreUnreachable(t *testing.T) {
+	t.Parallel()
+	const timeout = time.Second
+	s := newStack(t, setup{
+		firestoreAddr: closedAddr(t),
+		env:           map[string]string{"GEMINIHOOK_REQUEST_TIMEOUT": timeout.String(), "GEMINIHOOK_LEASE": "3s"},
+	})
+	for _, scheme := range schemes {
+		r := s.send(scheme, newID(), s.body(events.TypeBatchSucceeded, "batch_fs_"+scheme))
+		if r.status != 503 || r.retryAfter == "" {
+			t.Errorf("%s: %d %q Retry-After %q, want 503 with Retry-After", scheme, r.status, r.body, r.retryAfter)
+		}
+		// The deadline plus a margin for a loaded 2-core machine.
+		if r.latency > timeout+time.Second {
+			t.Errorf("%s: answered after %v, want within the %v deadline", scheme, r.latency, timeout)
+		}
+		t.Logf("%s: 503 after %v", scheme, r.latency)
+	}
+	if s.fsCalls.Count("") == 0 {
+		t.Error("no Firestore call was attempted: the test does not test an outage")
+	}
+	if n := s.psCalls.Count(""); n != 0 {
+		t.Errorf("%d Pub/Sub calls with the ledger down, want 0: %v", n, s.psCalls.Snapshot())
+	}
+	if ms := s.messages(0); len(ms) != 0 {
+		t.Errorf("%d messages published with the ledger down, want 0", len(ms))
+	}
+	if n := len(s.accessLines(t, geminihook.ResultBackendUnavailable)); n != len(schemes) {
+		t.Errorf("%d access lines with result %s, want %d:\n%s", n, geminihook.ResultBackendUnavailable, len(schemes), s.logs)
+	}
+}
+
+// TestSecretManagerDownAtStart (item 5): an instance that starts while
+// Secret Manager is down answers v1 deliveries 503 (so that Gemini retries
+// them; an authentic delivery must never get 401), logs why, and recovers
+// without a restart once Secret Manager is back. Deliveries verified by
+// the JWKS are unaffected meanwhile.
+func TestSecretManagerDownAtStart(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, setup{secretsDown: true, env: map[string]string{"GEMINIHOOK_REQUEST_TIMEOUT": "2s", "GEMINIHOOK_LEASE": "4s"}})
+	id := newID()
+	body := s.body(events.TypeBatchFailed, "batch_sm")
+	r := s.send("v1", id, body)
+	if r.status != 503 || r.retryAfter == "" {
+		t.Fatalf("v1 with Secret Manager down: %d %q Retry-After %q, want 503 with Retry-After", r.status, r.body, r.retryAfter)
+	}
+	t.Logf("v1 with Secret Manager down: 503 after %v", r.latency)
+	if n := len(s.accessLines(t, geminihook.ResultKeysUnavailable)); n != 1 {
+		t.Errorf("%d access lines with result %s, want 1:\n%s", n, geminihook.ResultKeysUnavailable, s.logs)
+	}
+	if !hasLine(s.lines(t), "ERROR", "secrets: ", s.cfg.Secret) {
+		t.Errorf("no ERROR line naming the secret %s:\n%s", s.cfg.Secret, s.logs)
+	}
+	if n := s.fsCalls.Count("") + s.psCalls.Count(""); n != 0 {
+		t.Errorf("%d Firestore and Pub/Sub calls for an unverified delivery, want 0", n)
+	}
+
+	// Per-request webhooks do not need Secret Manager.
+	if r := s.send("jwt", newID(), s.body(events.TypeVideoGenerated, "op_sm")); r.status != 200 {
+		t.Errorf("jwt with Secret Manager down: %d %q, want 200", r.status, r.body)
+	}
+
+	s.sm.SetDown(false)
+	var last reply
+	took, ok := waitFor(10*time.Second, func() bool {
+		last = s.send("v1", id, body)
+		return last.status == 200
+	})
+	if !ok {
+		t.Fatalf("v1 still %d %q %v after Secret Manager came back", last.status, last.body, took)
+	}
+	t.Logf("v1 verified %v after Secret Manager came back", took)
+	if took > 3*time.Second {
+		t.Errorf("recovery took %v, want about secrets.DefaultRetryInterval (1 s)", took)
+	}
+	if ms := byID(s.messages(2))[id]; len(ms) != 1 {
+		t.Errorf("%d messages with ce-id %s, want exactly 1", len(ms), id)
+	}
+}
+
+// hasLine reports whether a log line has the severity and a message
+// starting with prefix and containing every one of the substrings.
+func hasLine(lines []logLine, severity, prefix string, substrings ...string) bool {
+next:
+	for _, l := range lines {
+		msg, _ := l.m["message"].(string)
+		if l.m["severity"] != severity || !strings.HasPrefix(msg, prefix) {
+			continue
+		}
+		for _, s := range substrings {
+			if !strings.Contains(l.text, s) {
+				continue next
+			}
+		}
+		return true
+	}
+	return false
+}
