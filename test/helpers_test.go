@@ -497,7 +497,7 @@ func (l logLine) label(k string) string {
 
 // lines parses every log line so far; a line that is not a JSON object
 // fails the test.
-func (s *stack) lines(t *testing.T) []logLine {
+func (s *stack) lines(t errorReporter) []logLine {
 	t.Helper()
 	var out []logLine
 	for _, l := range strings.Split(strings.TrimSuffix(s.logs.String(), "\n"), "\n") {
@@ -529,10 +529,18 @@ func (s *stack) accessLines(t *testing.T, result string) []logLine {
 
 var severities = []string{"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
 
+// errorReporter is the part of testing.TB that checkLogs uses, so that a
+// test can see the checker itself fail.
+type errorReporter interface {
+	Helper()
+	Errorf(format string, args ...any)
+}
+
 // checkLogs is done at the end of every stack's test: each line is a JSON
 // object with a known severity and a message, and no secret, signature or
 // body marker the test produced appears anywhere in the log.
-func (s *stack) checkLogs(t *testing.T) {
+func (s *stack) checkLogs(t errorReporter) {
+	t.Helper()
 	all := s.logs.String()
 	for _, l := range s.lines(t) {
 		sev, _ := l.m["severity"].(string)
