@@ -115,6 +115,10 @@ func NewService(cfg Config, c Clients, logger *slog.Logger) (*Service, error) {
 		Topic:           cfg.Topic,
 		Topics:          cfg.kindTopics(),
 		QuarantineTopic: cfg.QuarantineTopic,
+		// The client's retries end with the request: a publish still
+		// retrying after the 503 (and the Release) could land after
+		// Gemini's retry has published the event again.
+		Timeout: cfg.RequestTimeout,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
