@@ -7,6 +7,8 @@
 //	geminihook send  [flags]   sign a realistic Gemini delivery and POST it
 //	geminihook tail  [flags]   print the events published on the Pub/Sub topics
 //	geminihook keys  [flags]   make a whsec_ secret, an Ed25519 and an RSA key with their JWKS
+//	geminihook load  [flags]   send many deliveries (duplicates, forgeries, retries) and check
+//	                           that each authentic one was published exactly once
 //
 // A first session, in three terminals:
 //
@@ -28,10 +30,11 @@
 //
 //	0  success
 //	1  failure: a send got an answer other than 2xx, tail saw fewer messages
-//	   than --count before --timeout, a key file could not be written, ...
+//	   than --count before --timeout, a key file could not be written, load
+//	   found an event lost, doubled, or forged and accepted or published, ...
 //	2  usage error: unknown command or flag, bad flag value
-//	3  server unreachable: nothing answers at the --url of send, or at the
-//	   Pub/Sub (tail, serve) or Firestore (serve) address
+//	3  server unreachable: nothing answers at the --url of send or load, or at
+//	   the Pub/Sub (tail, serve, load) or Firestore (serve) address
 //
 // Every error message names what to do next.
 package main
@@ -93,6 +96,7 @@ var commands = []command{
 	{"send", "sign a realistic Gemini delivery and POST it", runSend},
 	{"tail", "print the events published on the Pub/Sub topics", runTail},
 	{"keys", "make a whsec_ secret, Ed25519 and RSA keys and their JWKS", runKeys},
+	{"load", "load a local receiver like Gemini; check nothing is lost, doubled or forged", runLoad},
 }
 
 func main() {
@@ -170,14 +174,16 @@ Examples (three terminals):
   geminihook serve                         # prints its secret and the commands below
   geminihook tail                          # prints every published event
   geminihook send --secret whsec_… --all   # one delivery of every documented type
+  geminihook load --secret whsec_… --n 5000 --concurrency 50   # nothing lost, doubled or forged?
 
 Run 'geminihook COMMAND --help' for the flags and examples of a command.
 
 Exit codes:
   0  success
-  1  failure (a send got a non-2xx answer, tail missed --count, ...)
+  1  failure (a send got a non-2xx answer, tail missed --count, load found
+     an event lost, doubled or forged, ...)
   2  usage error (unknown command or flag, bad value)
-  3  server unreachable (send's --url, the Pub/Sub or Firestore address)
+  3  server unreachable (the --url of send or load, the Pub/Sub or Firestore address)
 
 Environment:
   PUBSUB_EMULATOR_HOST     serve and tail use this Pub/Sub server instead of the in-process one

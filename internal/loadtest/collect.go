@@ -1,0 +1,223 @@
+package loadtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2"
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/geminihook/geminihook/events"
+)
+
+// adminTimeout bounds one subscription create or delete.
+const adminTimeout = 10 * time.Second
+
+// Collector counts the messages published on some topics, through
+// subscriptions of its own made before the load starts. Its methods are
+// safe for concurrent use.
+type Collector struct {
+	client *pubsub.Client
+	subs   []string
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu       sync.Mutex
+	seen     map[string]map[string]time.Time // ce-id → Pub/Sub message id → first receipt
+	messages int                             // every receipt, redeliveries included
+	noID     int                             // messages without a ce-id attribute
+	err      error                           // first receive error
+	changed  chan struct{}                   // closed and replaced on every new message id
+}
+
+// SubscribeOptions configure Subscribe.
+type SubscribeOptions struct {
+	// Prefix names the subscriptions: <Prefix>-<random>-<i>; default
+	// "geminihook-load".
+	Prefix string
+	// AckDeadline of the subscriptions; default 60 s.
+	AckDeadline time.Duration
+}
+
+// Subscribe makes one subscription per topic (ids resolve in c's project)
+// and starts receiving: only messages published after Subscribe returns
+// are sure to be seen. The subscriptions expire after a day unused should
+// Close not run. Errors wrap ErrTopicNotFound, ErrPubSub (with the gRPC
+// status of the cause: server down, ...) or ErrInvalidOptions (no topic).
+func Subscribe(ctx context.Context, c *pubsub.Client, topics []string, o SubscribeOptions) (*Collector, error) {
+	if len(topics) == 0 || c == nil {
+		return nil, fmt.Errorf("%w: Subscribe needs a client and at least one topic", ErrInvalidOptions)
+	}
+	if o.Prefix == "" {
+		o.Prefix = "geminihook-load"
+	}
+	if o.AckDeadline <= 0 {
+		o.AckDeadline = 60 * time.Second
+	}
+	col := &Collector{client: c, seen: map[string]map[string]time.Time{}, changed: make(chan struct{}), done: make(chan struct{})}
+	suffix := strings.ToLower(strings.NewReplacer("-", "", "_", "").Replace(token(6)))
+	for i, topic := range topics {
+		full := topic
+		if !strings.HasPrefix(topic, "projects/") {
+			full = "projects/" + c.Project() + "/topics/" + topic
+		}
+		name := fmt.Sprintf("projects/%s/subscriptions/%s-%s-%d", c.Project(), o.Prefix, suffix, i)
+		actx, cancel := context.WithTimeout(ctx, adminTimeout)
+		_, err := c.SubscriptionAdminClient.CreateSubscription(actx, &pubsubpb.Subscription{
+			Name:               name,
+			Topic:              full,
+			AckDeadlineSeconds: int32(o.AckDeadline / time.Second),
+			ExpirationPolicy:   &pubsubpb.ExpirationPolicy{Ttl: durationpb.New(24 * time.Hour)},
+		})
+		cancel()
+		if err != nil {
+			col.deleteSubscriptions()
+			if status.Code(err) == codes.NotFound {
+				return nil, fmt.Errorf("%w: %s does not exist (start the receiver first: it creates its topics): %w", ErrTopicNotFound, full, err)
+			}
+			return nil, fmt.Errorf("%w: subscribing to %s: %w", ErrPubSub, full, err)
+		}
+		col.subs = append(col.subs, name)
+	}
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	col.cancel = cancel
+	var wg sync.WaitGroup
+	for _, name := range col.subs {
+		sub := c.Subscriber(name)
+		sub.ReceiveSettings.MaxOutstandingMessages = 10_000
+		wg.Go(func() {
+			err := sub.Receive(rctx, col.record)
+			if err != nil && rctx.Err() == nil {
+				col.mu.Lock()
+				if col.err == nil {
+					col.err = fmt.Errorf("%w: receiving from %s: %w", ErrPubSub, name, err)
+				}
+				col.mu.Unlock()
+			}
+		})
+	}
+	go func() { wg.Wait(); close(col.done) }()
+	return col, nil
+}
+
+func (c *Collector) record(_ context.Context, m *pubsub.Message) {
+	m.Ack()
+	id, ok := m.Attributes[events.AttrID]
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.messages++
+	if !ok {
+		c.noID++
+		return
+	}
+	ids := c.seen[id]
+	if ids == nil {
+		ids = map[string]time.Time{}
+		c.seen[id] = ids
+	}
+	if _, dup := ids[m.ID]; dup {
+		return // a redelivery of the same message
+	}
+	ids[m.ID] = time.Now()
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+// Seen is what a Collector received about one ce-id.
+type Seen struct {
+	// Messages are the distinct Pub/Sub message ids, each with the time it
+	// was first received; more than one means the event was published more
+	// than once.
+	Messages map[string]time.Time
+}
+
+// Seen returns a copy of what has been received, by ce-id.
+func (c *Collector) Seen() map[string]Seen {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]Seen, len(c.seen))
+	for id, ms := range c.seen {
+		cp := make(map[string]time.Time, len(ms))
+		for k, v := range ms {
+			cp[k] = v
+		}
+		out[id] = Seen{Messages: cp}
+	}
+	return out
+}
+
+// Stats returns the number of receipts (redeliveries included), of
+// messages without a ce-id, and the first receive error.
+func (c *Collector) Stats() (messages, noID int, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.messages, c.noID, c.err
+}
+
+// Wait returns when every id in want has been seen, then after grace more
+// (to catch late second copies), or when settle has passed since the call,
+// or ctx ends. It reports whether every id was seen.
+func (c *Collector) Wait(ctx context.Context, want []string, settle, grace time.Duration) bool {
+	t := time.NewTimer(settle)
+	defer t.Stop()
+	for {
+		c.mu.Lock()
+		missing := 0
+		for _, id := range want {
+			if len(c.seen[id]) == 0 {
+				missing++
+			}
+		}
+		changed := c.changed
+		c.mu.Unlock()
+		if missing == 0 {
+			g := time.NewTimer(grace)
+			defer g.Stop()
+			select {
+			case <-g.C:
+			case <-t.C:
+			case <-ctx.Done():
+			}
+			return true
+		}
+		select {
+		case <-changed:
+		case <-t.C:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// Close stops receiving and deletes the subscriptions. Errors wrap
+// ErrPubSub: a subscription could not be deleted (it expires after a day
+// unused).
+func (c *Collector) Close() error {
+	if c.cancel != nil {
+		c.cancel()
+		<-c.done
+	}
+	return c.deleteSubscriptions()
+}
+
+func (c *Collector) deleteSubscriptions() error {
+	var errs []error
+	for _, name := range c.subs {
+		ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+		err := c.client.SubscriptionAdminClient.DeleteSubscription(ctx, &pubsubpb.DeleteSubscriptionRequest{Subscription: name})
+		cancel()
+		if err != nil && status.Code(err) != codes.NotFound {
+			errs = append(errs, fmt.Errorf("%w: deleting %s: %w", ErrPubSub, name, err))
+		}
+	}
+	c.subs = nil
+	return errors.Join(errs...)
+}
