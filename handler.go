@@ -13,6 +13,7 @@ import (
 	"github.com/geminihook/geminihook/events"
 	"github.com/geminihook/geminihook/internal/cloudlog"
 	"github.com/geminihook/geminihook/internal/ledger"
+	"github.com/geminihook/geminihook/internal/publish"
 	"github.com/geminihook/geminihook/verify"
 )
 
@@ -249,6 +250,15 @@ func (h *handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		d.messageID, err = h.Publisher.Quarantine(ctx, m)
 	} else {
 		d.messageID, err = h.Publisher.Publish(ctx, d.kind, m)
+		if errors.Is(err, publish.ErrInvalidMessage) {
+			// Pub/Sub refuses the event and would refuse every retry of it:
+			// keep the delivery as received on the quarantine topic rather
+			// than answer 503 until Gemini gives up on it a day later.
+			cloudlog.ReportError(ctx, h.Logger, "Pub/Sub refused the event; the delivery goes to the quarantine topic", err,
+				"webhook_id", d.msg.ID)
+			d.result = ResultQuarantined
+			d.messageID, err = h.Publisher.Quarantine(ctx, events.QuarantineMessage(body, d.msg.ID, string(d.msg.Scheme), err, received))
+		}
 	}
 	if err != nil {
 		// Give the delivery back so that Gemini's retry can publish it at

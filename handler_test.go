@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -40,14 +41,21 @@ type published struct {
 }
 
 // recorder is a Publisher that records what it is given and fails while
-// fail is set.
+// fail is set; refuse fails Publish alone (not Quarantine).
 type recorder struct {
-	mu   sync.Mutex
-	msgs []published
-	fail error
+	mu     sync.Mutex
+	msgs   []published
+	fail   error
+	refuse error
 }
 
 func (r *recorder) Publish(ctx context.Context, k events.Kind, m events.Message) (string, error) {
+	r.mu.Lock()
+	refuse := r.refuse
+	r.mu.Unlock()
+	if refuse != nil {
+		return "", refuse
+	}
 	return r.add(published{kind: k, msg: m})
 }
 
@@ -277,6 +285,53 @@ func TestHandlerLedgerDown(t *testing.T) {
 	w := f.do("POST", signV1(t, testSecret, "msg_ld", testNow, body), body)
 	if w.Code != 503 || f.pub.count() != 0 {
 		t.Fatalf("status %d, %d messages; want 503 and none", w.Code, f.pub.count())
+	}
+}
+
+// TestHandlerRefusedEventQuarantined checks that an event Pub/Sub refuses
+// as invalid (which no retry can change) is quarantined with its body and
+// answered 200, while a transient failure stays a 503.
+func TestHandlerRefusedEventQuarantined(t *testing.T) {
+	for _, tt := range []struct {
+		err        error
+		status     int
+		quarantine bool
+	}{
+		{fmt.Errorf("%w: projects/p/topics/t: rpc error: code = InvalidArgument", publish.ErrInvalidMessage), 200, true},
+		{publish.ErrUnavailable, 503, false},
+		{publish.ErrTopicNotFound, 503, false},
+	} {
+		t.Run(tt.err.Error(), func(t *testing.T) {
+			f := newFixture(t, nil)
+			f.pub.refuse = tt.err
+			body := []byte(batchBody)
+			w := f.do("POST", signV1(t, testSecret, "msg_refused", testNow, body), body)
+			if w.Code != tt.status {
+				t.Fatalf("status = %d %q, want %d", w.Code, w.Body, tt.status)
+			}
+			if !tt.quarantine {
+				if f.pub.count() != 0 {
+					t.Errorf("published %d messages, want none", f.pub.count())
+				}
+				return
+			}
+			if f.pub.count() != 1 {
+				t.Fatalf("published %d messages, want 1 (quarantined)", f.pub.count())
+			}
+			p := f.pub.msgs[0]
+			if !p.quarantine || string(p.msg.Data) != batchBody || p.msg.Attributes[events.AttrID] != "msg_refused" ||
+				!strings.Contains(p.msg.Attributes[events.AttrReason], "invalid message") {
+				t.Errorf("quarantined %+v, want the body with its id and the reason", p)
+			}
+			if !strings.Contains(f.logs.String(), `"result":"`+ResultQuarantined+`"`) || !strings.Contains(f.logs.String(), `"severity":"ERROR"`) {
+				t.Errorf("log lacks the quarantined result or the ERROR report:\n%s", f.logs)
+			}
+			// A retry is a duplicate: the delivery is recorded published.
+			w = f.do("POST", signV1(t, testSecret, "msg_refused", testNow.Add(time.Second), body), body)
+			if w.Code != 200 || !strings.Contains(w.Body.String(), `"duplicate"`) || f.pub.count() != 1 {
+				t.Errorf("retry: %d %q with %d messages, want 200 duplicate and still 1", w.Code, w.Body, f.pub.count())
+			}
+		})
 	}
 }
 
