@@ -74,6 +74,9 @@ type setup struct {
 	// firestoreAddr, when set, is dialed instead of the emulator (a closed
 	// port: Firestore unreachable).
 	firestoreAddr string
+	// firestoreProxy puts a proxy the test can cut (stack.fsProxy) between
+	// the function and the Firestore emulator.
+	firestoreProxy bool
 	// secretsDown takes the Secret Manager down before the first request.
 	secretsDown bool
 	// flaky composes the handler with geminihook.NewHandler from the same
@@ -109,6 +112,7 @@ type stack struct {
 	subs             map[string]string
 	ledger           *ledger.Firestore // the test's view of the ledger, not counted
 	flaky            *flakyPublisher   // set with setup.flaky
+	fsProxy          *proxy            // set with setup.firestoreProxy
 
 	logs *logBuffer
 
@@ -163,6 +167,10 @@ func newStack(t *testing.T, su setup) *stack {
 
 	ctx := context.Background()
 	fsOpts := fsEmu.ClientOptions(t, &s.fsCalls)
+	if su.firestoreProxy {
+		s.fsProxy = newProxy(t, fsEmu.Addr())
+		su.firestoreAddr = s.fsProxy.addr()
+	}
 	if su.firestoreAddr != "" {
 		conn, err := emulator.Dial(su.firestoreAddr, &s.fsCalls)
 		if err != nil {
@@ -264,10 +272,12 @@ func (s *stack) composeFlaky(cfg geminihook.Config, c geminihook.Clients, logger
 }
 
 // flakyPublisher is the real publisher behind a switch: while failing is
-// set, Publish and Quarantine fail without calling Pub/Sub.
+// set, Publish and Quarantine fail without calling Pub/Sub. afterPublish,
+// when set, runs after each successful Publish.
 type flakyPublisher struct {
 	geminihook.Publisher
-	failing atomic.Bool
+	failing      atomic.Bool
+	afterPublish atomic.Pointer[func()]
 }
 
 var errInjected = fmt.Errorf("%w: injected by the test", publish.ErrUnavailable)
@@ -276,7 +286,11 @@ func (f *flakyPublisher) Publish(ctx context.Context, k events.Kind, m events.Me
 	if f.failing.Load() {
 		return "", errInjected
 	}
-	return f.Publisher.Publish(ctx, k, m)
+	id, err := f.Publisher.Publish(ctx, k, m)
+	if after := f.afterPublish.Load(); after != nil && err == nil {
+		(*after)()
+	}
+	return id, err
 }
 
 func (f *flakyPublisher) Quarantine(ctx context.Context, m events.Message) (string, error) {
@@ -599,6 +613,69 @@ func closedAddr(t *testing.T) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
+}
+
+// proxy forwards TCP connections from a loopback port to target until it
+// is cut: then it closes every connection and refuses new ones, as when a
+// backend goes away in the middle of a request.
+type proxy struct {
+	ln     net.Listener
+	target string
+
+	mu    sync.Mutex
+	conns []net.Conn
+	cut   bool
+}
+
+func newProxy(t *testing.T, target string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, target: target}
+	t.Cleanup(p.close)
+	go p.serve()
+	return p
+}
+
+func (p *proxy) addr() string { return p.ln.Addr().String() }
+
+func (p *proxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		u, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		if p.cut {
+			p.mu.Unlock()
+			c.Close()
+			u.Close()
+			continue
+		}
+		p.conns = append(p.conns, c, u)
+		p.mu.Unlock()
+		go func() { io.Copy(u, c); u.Close() }()
+		go func() { io.Copy(c, u); c.Close() }()
+	}
+}
+
+// close cuts the proxy and stops listening: the port refuses connections.
+func (p *proxy) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = true
+	p.ln.Close()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
 }
 
 // waitFor retries f every 50 ms until it returns true or d passes; it

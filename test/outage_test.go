@@ -1,12 +1,14 @@
 package test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 
 	geminihook "github.com/geminihook/geminihook"
 	"github.com/geminihook/geminihook/events"
+	"github.com/geminihook/geminihook/internal/ledger"
 )
 
 // TestFirestoreUnreachable (item 5): with Firestore unreachable (its
@@ -109,4 +111,42 @@ next:
 		return true
 	}
 	return false
+}
+
+// TestFirestoreLostAfterPublish: Firestore goes away between the publish
+// and the Complete that records it. The event is out, so the answer is
+// 200 (a 503 would make Gemini's retry publish it again at once); the lost
+// Complete is reported as an error, and the record stays processing until
+// its lease ends (a retry after that publishes again: consumers dedupe on
+// ce-id). The handler retries Complete once on a deadline of its own, so
+// the answer comes at most about 2 s after the request's deadline.
+func TestFirestoreLostAfterPublish(t *testing.T) {
+	t.Parallel()
+	const timeout = time.Second
+	s := newStack(t, setup{flaky: true, firestoreProxy: true,
+		env: map[string]string{"GEMINIHOOK_REQUEST_TIMEOUT": timeout.String(), "GEMINIHOOK_LEASE": "3s"}})
+	cut := s.fsProxy.close
+	s.flaky.afterPublish.Store(&cut)
+	id := newID()
+	r := s.send("v1", id, s.body(events.TypeInteractionFailed, "v1_lost"))
+	t.Logf("answered %d after %v", r.status, r.latency)
+	if r.status != 200 {
+		t.Fatalf("Firestore lost after the publish: %d %q, want 200 (the event is out)", r.status, r.body)
+	}
+	if st, _ := r.answer(t); st != "published" {
+		t.Errorf("answer %q, want published", r.body)
+	}
+	if r.latency > timeout+2*time.Second+time.Second {
+		t.Errorf("answered after %v, want within the deadline (%v) plus the 2 s Complete retry", r.latency, timeout)
+	}
+	if ms := byID(s.messages(1))[id]; len(ms) != 1 {
+		t.Errorf("%d messages with ce-id %s, want exactly 1", len(ms), id)
+	}
+	if !hasLine(s.lines(t), "ERROR", "published but could not mark the delivery published", id) {
+		t.Errorf("no ERROR report of the lost Complete naming %s:\n%s", id, s.logs)
+	}
+	rec, err := s.ledger.Lookup(context.Background(), id)
+	if err != nil || rec.State != ledger.StateProcessing {
+		t.Errorf("ledger record = %+v, %v; want still processing (the Complete was lost)", rec, err)
+	}
 }
