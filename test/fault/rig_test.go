@@ -1,0 +1,348 @@
+package fault
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/firestore"
+	"cloud.google.com/go/pubsub/v2"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	geminihook "github.com/geminihook/geminihook"
+	"github.com/geminihook/geminihook/internal/emulator"
+	"github.com/geminihook/geminihook/internal/loadtest"
+	"github.com/geminihook/geminihook/internal/publish"
+	"github.com/geminihook/geminihook/internal/secrets/secretstest"
+	"github.com/geminihook/geminihook/verify/verifytest"
+)
+
+func TestMain(m *testing.M) { emulator.Main(m) }
+
+const (
+	topic    = "events"
+	secretID = "webhook-signing"
+	// publishMethod is the gRPC method the gate refuses.
+	publishMethod = "/google.pubsub.v1.Publisher/Publish"
+	// couldNotMark is the start of the handler's error report when the
+	// event is out but the ledger could not record it.
+	couldNotMark = "published but could not mark the delivery published"
+)
+
+// size is the scale of the suite: short by default, full with
+// GEMINIHOOK_FAULT_FULL=1.
+type size struct {
+	full        bool
+	n           int
+	concurrency int
+	rate        float64 // deliveries started per second
+	env         map[string]string
+	deadline    time.Duration // GEMINIHOOK_REQUEST_TIMEOUT in effect
+	lease       time.Duration // GEMINIHOOK_LEASE in effect
+	at          time.Duration // when the fault starts, after the first send
+	blip        time.Duration // pause shorter than deadline
+	down        time.Duration // how long a killed emulator stays down
+	outage      time.Duration // refusals and long pauses: longer than deadline (+2 s)
+	settle      time.Duration // wait for the events after the last send
+}
+
+func sizeOf(t *testing.T) size {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("fault suite: needs the Firestore and Pub/Sub emulators")
+	}
+	if os.Getenv("GEMINIHOOK_FAULT_FULL") == "1" {
+		return size{full: true, n: 3000, concurrency: 50, rate: 150,
+			env:      map[string]string{}, // production defaults
+			deadline: geminihook.DefaultRequestTimeout, lease: geminihook.DefaultLease,
+			at: 4 * time.Second, blip: 5 * time.Second, down: 3 * time.Second, outage: 12 * time.Second,
+			settle: 2 * time.Minute}
+	}
+	return size{n: 240, concurrency: 20, rate: 60,
+		env:      map[string]string{"GEMINIHOOK_REQUEST_TIMEOUT": "3s", "GEMINIHOOK_LEASE": "5s"},
+		deadline: 3 * time.Second, lease: 5 * time.Second,
+		at: time.Second, blip: 2 * time.Second, down: time.Second, outage: 4 * time.Second,
+		settle: time.Minute}
+}
+
+// gate refuses the function's Publish RPCs while closed, before they
+// reach the server.
+type gate struct {
+	closed  atomic.Bool
+	refused atomic.Int64
+}
+
+func (g *gate) unary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	if method == publishMethod && g.closed.Load() {
+		g.refused.Add(1)
+		return status.Error(codes.Unavailable, "fault suite: publishing refused")
+	}
+	return invoker(ctx, method, req, reply, cc, opts...)
+}
+
+// logBuffer collects the function's log lines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// reported returns the webhook ids of the log lines whose message starts
+// with prefix.
+func (l *logBuffer) reported(prefix string) map[string]bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ids := map[string]bool{}
+	sc := bufio.NewScanner(bytes.NewReader(l.b.Bytes()))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var line struct {
+			Message   string            `json:"message"`
+			WebhookID string            `json:"webhook_id"`
+			Labels    map[string]string `json:"logging.googleapis.com/labels"`
+		}
+		if json.Unmarshal(sc.Bytes(), &line) != nil || !strings.HasPrefix(line.Message, prefix) {
+			continue
+		}
+		id := line.WebhookID
+		if id == "" {
+			id = line.Labels["webhook_id"]
+		}
+		ids[id] = true
+	}
+	return ids
+}
+
+// rig is geminihook.NewService on the emulators, served on 127.0.0.1.
+type rig struct {
+	t       *testing.T
+	size    size
+	project string
+	url     string
+	gate    *gate
+	logs    *logBuffer
+	sub     *pubsub.Client // the suite's own client: subscriptions
+}
+
+// newRig builds the service on fs and ps; Pub/Sub publishes go through a
+// gate.
+func newRig(t *testing.T, sz size, fs, ps *emulator.Emulator) *rig {
+	t.Helper()
+	ctx := context.Background()
+	rg := &rig{t: t, size: sz, project: emulator.ProjectID(t), gate: &gate{}, logs: &logBuffer{}}
+	env := map[string]string{
+		"GOOGLE_CLOUD_PROJECT": rg.project,
+		"GEMINIHOOK_SECRET":    secretID,
+		"GEMINIHOOK_JWKS_URL":  geminihook.Off,
+		"GEMINIHOOK_TOPIC":     topic,
+	}
+	for k, v := range sz.env {
+		env[k] = v
+	}
+	cfg, err := geminihook.LoadConfig(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	sm := secretstest.NewServer(t)
+	sm.AddVersion(cfg.Secret, []byte(verifytest.Secret))
+
+	fsc, err := firestore.NewClient(ctx, rg.project, fs.ClientOptions(t, nil)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fsc.Close() })
+	conn, err := ps.Dial(nil, grpc.WithChainUnaryInterceptor(rg.gate.unary))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	psc, err := pubsub.NewClient(ctx, rg.project, option.WithGRPCConn(conn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { psc.Close() })
+	rg.sub, err = pubsub.NewClient(ctx, rg.project, ps.ClientOptions(t, nil)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rg.sub.Close() })
+	if err := publish.EnsureTopics(ctx, rg.sub, cfg.Topic, cfg.QuarantineTopic); err != nil {
+		t.Fatal(err)
+	}
+
+	svc, err := geminihook.NewService(cfg, geminihook.Clients{Firestore: fsc, PubSub: psc, SecretManager: sm.Client()},
+		geminihook.NewLogger(rg.logs, cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(svc)
+	rg.url = hs.URL + "/"
+	t.Cleanup(func() {
+		hs.Close()
+		if err := svc.Close(); err != nil {
+			t.Errorf("closing the service: %v", err)
+		}
+	})
+	// The first requests on a fresh emulator project take about a second
+	// (the JVM warms up): get that out of the way so that the fault, not
+	// the warm-up, is what the load meets.
+	res, err := loadtest.Run(ctx, loadtest.Options{URL: rg.url, Secret: verifytest.Secret, N: 30, Concurrency: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := loadtest.NewReport(res, nil); len(r.Problems()) > 0 {
+		t.Fatalf("warm-up load: %v; status %v", r.Problems(), r.Status)
+	}
+	return rg
+}
+
+// window is when a fault was in effect.
+type window struct{ from, to time.Time }
+
+// run loads the rig while fault runs (from sz.at after the start; it
+// returns the window during which the backend was out) and returns the
+// report, the sends and what the subscription saw.
+func (rg *rig) run(fault func() window) (loadtest.Report, *loadtest.Result, map[string]loadtest.Seen, window) {
+	t := rg.t
+	t.Helper()
+	ctx := context.Background()
+	col, err := loadtest.Subscribe(ctx, rg.sub, []string{topic, topic + "-quarantine"}, loadtest.SubscribeOptions{Prefix: "fault"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := col.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	var w window
+	faulted := make(chan struct{})
+	started := time.Now()
+	go func() {
+		defer close(faulted)
+		time.Sleep(rg.size.at)
+		w = fault()
+	}()
+	res, err := loadtest.Run(ctx, loadtest.Options{
+		URL: rg.url, Secret: verifytest.Secret, N: rg.size.n, Concurrency: rg.size.concurrency, Rate: rg.size.rate,
+		Duplicates: 0.2, Forged: 0.05,
+		MaxAttempts: loadtest.MaxAttemptsLimit, Deadline: 3 * time.Minute, AttemptTimeout: 30 * time.Second,
+		MinBackoff: 100 * time.Millisecond, MaxBackoff: 2 * time.Second,
+		Progress:      func(p loadtest.Progress) { t.Logf("load: %s", p) },
+		ProgressEvery: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-faulted
+	var want []string
+	for _, s := range res.Sends {
+		if s.Role == loadtest.RoleOriginal {
+			want = append(want, s.ID)
+		}
+	}
+	if !col.Wait(ctx, want, rg.size.settle, 2*time.Second) {
+		t.Logf("not every event arrived within %v", rg.size.settle)
+	}
+	seen := col.Seen()
+	rep := loadtest.NewReport(res, seen)
+	var b strings.Builder
+	rep.WriteText(&b)
+	t.Logf("fault from %.1fs to %.1fs after the start; report:\n%s", w.from.Sub(started).Seconds(), w.to.Sub(started).Seconds(), b.String())
+	return rep, res, seen, w
+}
+
+// signalGroup sends sig to the emulator's process group.
+func signalGroup(t *testing.T, emu *emulator.Emulator, sig syscall.Signal) {
+	t.Helper()
+	pid := emu.PID()
+	if pid == 0 {
+		t.Errorf("%s emulator not running: cannot send %v", emu.Name(), sig)
+		return
+	}
+	if err := syscall.Kill(-pid, sig); err != nil {
+		t.Errorf("%v to the %s emulator's group %d: %v", sig, emu.Name(), pid, err)
+	}
+}
+
+// pause freezes emu for d and returns the window; the emulator is thawed
+// when the test ends whatever happens.
+func pause(t *testing.T, emu *emulator.Emulator, d time.Duration) window {
+	t.Helper()
+	var once sync.Once
+	thaw := func() { once.Do(func() { signalGroup(t, emu, syscall.SIGCONT) }) }
+	t.Cleanup(thaw)
+	w := window{from: time.Now()}
+	signalGroup(t, emu, syscall.SIGSTOP)
+	time.Sleep(d)
+	thaw()
+	w.to = time.Now()
+	return w
+}
+
+// waited counts the attempts in flight during w that took at least min.
+func waited(res *loadtest.Result, w window, min time.Duration) int {
+	n := 0
+	for _, s := range res.Sends {
+		for _, a := range s.Attempts {
+			if a.Start.Before(w.to) && a.Start.Add(a.Latency).After(w.from) && a.Latency >= min {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// sendsByID groups the sends of res by webhook id.
+func sendsByID(res *loadtest.Result) map[string][]*loadtest.Send {
+	m := map[string][]*loadtest.Send{}
+	for _, s := range res.Sends {
+		m[s.ID] = append(m[s.ID], s)
+	}
+	return m
+}
+
+// doubledIDs returns every doubled authentic id (the report lists at most
+// 20).
+func doubledIDs(res *loadtest.Result, seen map[string]loadtest.Seen) []string {
+	var ids []string
+	for id, ss := range sendsByID(res) {
+		if ss[0].Role != loadtest.RoleForged && len(seen[id].Messages) > 1 {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// checkNothingLost fails on anything lost (at the sender or on the way to
+// Pub/Sub) or forged and accepted or published.
+func checkNothingLost(t *testing.T, r loadtest.Report) {
+	t.Helper()
+	if r.Lost != 0 || r.LostAtSender != 0 || r.Published != r.Authentic {
+		t.Errorf("%d lost, %d lost at the sender, %d of %d published: want every authentic delivery published (lost: %v; at sender: %v)",
+			r.Lost, r.LostAtSender, r.Published, r.Authentic, r.LostIDs, r.LostAtSenderIDs)
+	}
+	if r.ForgedAccepted != 0 || r.ForgedPublished != 0 {
+		t.Errorf("%d forged deliveries accepted, %d published: want 0", r.ForgedAccepted, r.ForgedPublished)
+	}
+	if r.Interrupted {
+		t.Error("the load was interrupted")
+	}
+}
