@@ -1,0 +1,225 @@
+package bench
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2"
+	"cloud.google.com/go/pubsub/v2/pstest"
+	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	geminihook "github.com/geminihook/geminihook"
+	"github.com/geminihook/geminihook/internal/ledger"
+	"github.com/geminihook/geminihook/internal/publish"
+	"github.com/geminihook/geminihook/verify"
+	"github.com/geminihook/geminihook/verify/verifytest"
+)
+
+// project is the Pub/Sub project of the in-process pstest server.
+const project = "geminihook-bench"
+
+// secret signs the v1 deliveries (verifytest's public test secret).
+const secret = verifytest.Secret
+
+// fixture is geminihook as the Cloud Function composes it, with the
+// in-memory ledger and a pstest server in place of Firestore and Pub/Sub:
+// the real verify.Verifier (v1, static secret), ledger.Memory, the real
+// publish.Publisher over a real Pub/Sub client on loopback gRPC, and the
+// production logger (Cloud Logging JSON, one access line per delivery)
+// writing to io.Discard.
+type fixture struct {
+	pstest  *pstest.Server
+	handler http.Handler
+}
+
+func newFixture(tb testing.TB) *fixture {
+	tb.Helper()
+	srv := pstest.NewServerWithAddress("127.0.0.1:0")
+	tb.Cleanup(func() { srv.Close() })
+	conn, err := grpc.NewClient(srv.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { conn.Close() })
+	client, err := pubsub.NewClient(context.Background(), project, option.WithGRPCConn(conn))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { client.Close() })
+	pub, err := publish.New(client, publish.Options{Topic: geminihook.DefaultTopic})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(pub.Close) // before the client and the server: cleanups run last first
+	if err := publish.EnsureTopics(context.Background(), client, pub.Topics()...); err != nil {
+		tb.Fatal(err)
+	}
+	v, err := verify.New(verify.Options{Secrets: verify.StaticSecrets(secret)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	h := geminihook.NewHandler(geminihook.Deps{
+		Verifier:  v,
+		Ledger:    ledger.NewMemory(ledger.Options{}),
+		Publisher: pub,
+		Logger:    geminihook.NewLogger(io.Discard, geminihook.Config{ProjectID: project}),
+	})
+	return &fixture{pstest: srv, handler: h}
+}
+
+// published is the number of messages the pstest server holds.
+func (f *fixture) published() int { return len(f.pstest.Messages()) }
+
+// deliveries makes signed v1 deliveries of one body: each new one has a
+// new webhook-id, all have the timestamp of the deliveries' creation (the
+// benchmarks end long before the 5-minute tolerance does).
+type deliveries struct {
+	key    []byte
+	body   []byte
+	ts     string
+	prefix string
+	n      atomic.Uint64
+}
+
+func newDeliveries(tb testing.TB, body []byte) *deliveries {
+	tb.Helper()
+	key, err := verify.ParseSecret(secret)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &deliveries{
+		key:    key,
+		body:   body,
+		ts:     strconv.FormatInt(time.Now().Unix(), 10),
+		prefix: "msg_bench_" + rand.Text()[:12] + "_",
+	}
+}
+
+// signer signs deliveries with a pre-keyed HMAC; it is one goroutine's.
+type signer struct {
+	d   *deliveries
+	mac hash.Hash
+	sum []byte
+}
+
+func (d *deliveries) signer() *signer {
+	return &signer{d: d, mac: hmac.New(sha256.New, d.key), sum: make([]byte, 0, sha256.Size)}
+}
+
+// newID returns a webhook-id never returned before by d.
+func (s *signer) newID() string {
+	return s.d.prefix + strconv.FormatUint(s.d.n.Add(1), 10)
+}
+
+// header returns the Standard Webhooks headers of delivery id.
+func (s *signer) header(id string) http.Header {
+	s.mac.Reset()
+	io.WriteString(s.mac, id)
+	io.WriteString(s.mac, ".")
+	io.WriteString(s.mac, s.d.ts)
+	io.WriteString(s.mac, ".")
+	s.mac.Write(s.d.body)
+	s.sum = s.mac.Sum(s.sum[:0])
+	return http.Header{
+		"Content-Type":      {"application/json"},
+		"Webhook-Id":        {id},
+		"Webhook-Timestamp": {s.d.ts},
+		"Webhook-Signature": {"v1," + base64.StdEncoding.EncodeToString(s.sum)},
+	}
+}
+
+// slot is a swappable handler behind one registered functions-framework
+// function: each benchmark installs a fresh fixture.
+type slot struct{ h atomic.Pointer[http.Handler] }
+
+func (s *slot) serve(w http.ResponseWriter, r *http.Request) {
+	h := s.h.Load()
+	if h == nil {
+		http.Error(w, "no handler installed", http.StatusServiceUnavailable)
+		return
+	}
+	(*h).ServeHTTP(w, r)
+}
+
+func (s *slot) set(h http.Handler) { s.h.Store(&h) }
+
+// framework is the in-process functions-framework-go server: Bare at
+// /bare and geminihook at /geminihook, both registered with
+// funcframework.RegisterHTTPFunctionContext and served by
+// funcframework.StartHostPort on 127.0.0.1, as the Cloud Function's
+// generated main serves its target. It starts once per test binary (the
+// framework's registry and server are process-wide and cannot be stopped).
+var framework = struct {
+	once       sync.Once
+	url        string // http://127.0.0.1:port
+	err        error
+	bare, gemi slot
+}{}
+
+func frameworkURL(tb testing.TB) string {
+	tb.Helper()
+	framework.once.Do(func() { framework.url, framework.err = startFramework() })
+	if framework.err != nil {
+		tb.Fatal(framework.err)
+	}
+	return framework.url
+}
+
+func startFramework() (string, error) {
+	if t := os.Getenv("FUNCTION_TARGET"); t != "" {
+		// The framework would then serve only that function, at "/".
+		return "", fmt.Errorf("FUNCTION_TARGET=%q is set; unset it to run these benchmarks", t)
+	}
+	framework.bare.set(http.HandlerFunc(Bare))
+	ctx := context.Background()
+	if err := funcframework.RegisterHTTPFunctionContext(ctx, "/bare", framework.bare.serve); err != nil {
+		return "", err
+	}
+	if err := funcframework.RegisterHTTPFunctionContext(ctx, "/geminihook", framework.gemi.serve); err != nil {
+		return "", err
+	}
+	// StartHostPort takes a port, not a listener: find a free one.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	_, port, _ := net.SplitHostPort(addr)
+	failed := make(chan error, 1)
+	go func() { failed <- funcframework.StartHostPort("127.0.0.1", port) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case err := <-failed:
+			return "", fmt.Errorf("functions-framework on %s: %w", addr, err)
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return "http://" + addr, nil
+		}
+		if time.Now().After(deadline) {
+			return "", errors.New("functions-framework did not listen on " + addr + " within 10 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
