@@ -53,7 +53,7 @@ func TestFirestoreUnreachable(t *testing.T) {
 // the JWKS are unaffected meanwhile.
 func TestSecretManagerDownAtStart(t *testing.T) {
 	t.Parallel()
-	s := newStack(t, setup{secretsDown: true, env: map[string]string{"GEMINIHOOK_REQUEST_TIMEOUT": "2s", "GEMINIHOOK_LEASE": "4s"}})
+	s := newStack(t, setup{secretsDown: true})
 	id := newID()
 	body := s.body(events.TypeBatchFailed, "batch_sm")
 	r := s.send("v1", id, body)
@@ -122,9 +122,10 @@ next:
 // the answer comes at most about 2 s after the request's deadline.
 func TestFirestoreLostAfterPublish(t *testing.T) {
 	t.Parallel()
-	const timeout = time.Second
+	const timeout = 2 * time.Second // room for claim and publish on a loaded machine
 	s := newStack(t, setup{flaky: true, firestoreProxy: true,
-		env: map[string]string{"GEMINIHOOK_REQUEST_TIMEOUT": timeout.String(), "GEMINIHOOK_LEASE": "3s"}})
+		env: map[string]string{"GEMINIHOOK_REQUEST_TIMEOUT": timeout.String(), "GEMINIHOOK_LEASE": "4s"}})
+	s.warmUp()
 	cut := s.fsProxy.close
 	s.flaky.afterPublish.Store(&cut)
 	id := newID()

@@ -31,20 +31,26 @@ func (u *unavailableUntil) React(any) (bool, any, error) {
 }
 
 // publishDeadlines records, for every Publish attempt the client makes
-// (retries included), how long the attempt's context had left.
+// (retries included), how long the attempt's context had left, and the
+// latest deadline seen.
 type publishDeadlines struct {
-	mu   sync.Mutex
-	left []time.Duration
+	mu     sync.Mutex
+	left   []time.Duration
+	latest time.Time
 }
 
 func (p *publishDeadlines) intercept(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	if strings.HasSuffix(method, "/Publish") {
 		left := time.Duration(-1) // no deadline at all
-		if d, ok := ctx.Deadline(); ok {
+		d, ok := ctx.Deadline()
+		if ok {
 			left = time.Until(d)
 		}
 		p.mu.Lock()
 		p.left = append(p.left, left)
+		if d.After(p.latest) {
+			p.latest = d
+		}
 		p.mu.Unlock()
 	}
 	return invoker(ctx, method, req, reply, cc, opts...)
@@ -55,28 +61,33 @@ func (p *publishDeadlines) intercept(ctx context.Context, method string, req, re
 // client's own retries must end then too (publish.Options.Timeout =
 // GEMINIHOOK_REQUEST_TIMEOUT), or the event could be published after the
 // 503 and again by Gemini's retry. Every Publish attempt is checked to run
-// under a deadline no later than the request's (plus the little the request
-// spent before publishing), which does not depend on the client's backoff.
+// under a deadline no later than the request's, plus the little the request
+// spent before publishing (the Timeout starts with the publish): that does
+// not depend on the client's backoff. Pub/Sub then heals once that deadline
+// has passed, and no attempt may get through any more.
 func TestPublishEndsWithTheRequest(t *testing.T) {
 	t.Parallel()
-	const timeout = time.Second
+	const timeout = 2 * time.Second // room for the retry's claim and publish on a loaded machine
 	fault := &unavailableUntil{}
 	var deadlines publishDeadlines
 	s := newStack(t, setup{
 		pstest:     []pstest.ServerReactorOption{{FuncName: "Publish", Reactor: fault}},
 		pubsubDial: []grpc.DialOption{grpc.WithChainUnaryInterceptor(deadlines.intercept)},
-		env:        map[string]string{"GEMINIHOOK_REQUEST_TIMEOUT": timeout.String(), "GEMINIHOOK_LEASE": "3s"},
+		env:        map[string]string{"GEMINIHOOK_REQUEST_TIMEOUT": timeout.String(), "GEMINIHOOK_LEASE": "4s"},
 	})
+	s.warmUp()
+	deadlines.mu.Lock()
+	deadlines.left, deadlines.latest = nil, time.Time{}
+	deadlines.mu.Unlock()
 	id := newID()
 	body := s.body(events.TypeVideoGenerated, "op_hung")
 	fault.until.Store(time.Now().Add(time.Hour).UnixNano())
 	r := s.send("v1", id, body)
-	fault.until.Store(0) // Pub/Sub heals as the 503 goes out
 	if r.status != 503 || r.latency > timeout+time.Second {
 		t.Fatalf("Pub/Sub unavailable: %d %q after %v, want 503 within %v", r.status, r.body, r.latency, timeout)
 	}
 	deadlines.mu.Lock()
-	left := slices.Clone(deadlines.left)
+	left, latest := slices.Clone(deadlines.left), deadlines.latest
 	deadlines.mu.Unlock()
 	t.Logf("%d Publish attempts during the request; time left on their contexts: %v", len(left), left)
 	if len(left) == 0 {
@@ -87,7 +98,10 @@ func TestPublishEndsWithTheRequest(t *testing.T) {
 			t.Errorf("Publish attempt %d had %v left (-1: no deadline), want at most the request's %v: the client may retry after the 503", i+1, l, timeout)
 		}
 	}
-	// A client still retrying would get through now; give it a moment.
+	// Pub/Sub heals after the last deadline; a client still retrying
+	// would get through now: give it a moment.
+	time.Sleep(time.Until(latest))
+	fault.until.Store(0)
 	time.Sleep(time.Second)
 	if ms := s.messages(0); len(ms) != 0 {
 		t.Fatalf("%d messages published after the 503, want none: the publish outlived its request", len(ms))
