@@ -78,9 +78,9 @@ func TestRoundTrips(t *testing.T) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n| delivery | answer | Firestore RPCs | publishes | asserted | Firestore calls |\n|---|---|---|---|---|---|\n")
 	for _, r := range rows {
-		goal := fmt.Sprintf("%d publishes", r.psGoal)
+		goal := fmt.Sprintf("Publish = %d", r.psGoal)
 		if r.fsGoal >= 0 {
-			goal = fmt.Sprintf("≤ %d RPCs, %s", r.fsGoal, goal)
+			goal = fmt.Sprintf("Firestore ≤ %d, %s", r.fsGoal, goal)
 		}
 		var calls []string
 		for _, m := range slices.Sorted(maps.Keys(r.fsMethods)) {
