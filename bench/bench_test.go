@@ -15,14 +15,33 @@ import (
 //
 //	go test -c -o /tmp/bench.test ./bench
 //	for i in 1 2 3 4 5 6; do /tmp/bench.test -test.run '^$' -test.bench . -test.benchmem -test.benchtime 10000x; done > b.txt
-//	benchstat -col '/impl@(bare geminihook)' b.txt
+//	benchstat -col '/impl@(bare geminihook geminihook-nopubsub)' b.txt
 //
 // bench/run does this (and the profile and the cold start).
 
 var (
 	deliveryKinds = []string{"new", "duplicate"}
-	impls         = []string{"bare", "geminihook"}
+	// impls are the functions compared: the baseline, geminihook as
+	// deployed (with Pub/Sub on pstest), and geminihook with a counter as
+	// its Publisher, which tells the handler's own cost from Pub/Sub's.
+	impls = []string{"bare", "geminihook", "geminihook-nopubsub"}
 )
+
+// newImpl returns the handler of impl and, for geminihook, its fixture.
+func newImpl(b *testing.B, impl string) (http.Handler, *fixture) {
+	switch impl {
+	case "bare":
+		return http.HandlerFunc(Bare), nil
+	case "geminihook":
+		f := newFixture(b, true)
+		return f.handler, f
+	case "geminihook-nopubsub":
+		f := newFixture(b, false)
+		return f.handler, f
+	}
+	b.Fatalf("unknown impl %q", impl)
+	return nil, nil
+}
 
 // BenchmarkRecorder serves one request at a time through
 // httptest.NewRecorder, calling the handler directly (without the
@@ -43,12 +62,7 @@ func BenchmarkRecorder(b *testing.B) {
 }
 
 func benchRecorder(b *testing.B, kind, impl string) {
-	var f *fixture
-	var h http.Handler = http.HandlerFunc(Bare)
-	if impl == "geminihook" {
-		f = newFixture(b)
-		h = f.handler
-	}
+	h, f := newImpl(b, impl)
 	body := Body()
 	s := newDeliveries(b, body).signer()
 	next := s.newID
@@ -126,7 +140,7 @@ var parallelism = flag.Int("parallelism", 8, "BenchmarkLoopback's client gorouti
 
 // BenchmarkLoopback sends requests over loopback HTTP with keep-alive from
 // b.RunParallel clients to the in-process functions-framework server
-// (Bare at /bare, geminihook at /geminihook). req/s is the throughput; the
+// (Bare at /bare, the geminihook variant under test at /geminihook). req/s is the throughput; the
 // clients run in the same process and sign each delivery as it is sent,
 // which costs the same for both implementations.
 func BenchmarkLoopback(b *testing.B) {
@@ -140,11 +154,11 @@ func BenchmarkLoopback(b *testing.B) {
 }
 
 func benchLoopback(b *testing.B, kind, impl string) {
-	url := frameworkURL(b) + "/" + impl
-	var f *fixture
-	if impl == "geminihook" {
-		f = newFixture(b)
-		framework.gemi.set(f.handler)
+	h, f := newImpl(b, impl)
+	url := frameworkURL(b) + "/bare"
+	if f != nil {
+		url = frameworkURL(b) + "/geminihook"
+		framework.gemi.set(h)
 	}
 	tr := &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}
 	defer tr.CloseIdleConnections()

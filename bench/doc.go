@@ -11,10 +11,11 @@
 //
 // geminihook runs with its real parts: verify.Verifier (v1 HMAC with a
 // static secret), ledger.Memory and publish.Publisher on an in-process
-// pstest server. Every delivery of the "new" benchmarks has a new
-// webhook-id; the "duplicate" benchmarks re-send one published delivery.
-// TestFixture checks that the benchmarks measure 200s that publish, not an
-// error path.
+// pstest server; "geminihook-nopubsub" is the same with a counter as its
+// Publisher, to tell the handler's own cost from Pub/Sub's. Every delivery
+// of the "new" benchmarks has a new webhook-id; the "duplicate" benchmarks
+// re-send one published delivery. TestFixture checks that the benchmarks
+// measure 200s that publish, not an error path.
 //
 // bench/run reproduces every figure of BENCHMARKS.md that comes from here,
 // in one command, and keeps the raw outputs in bench/results.

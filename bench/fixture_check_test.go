@@ -44,7 +44,7 @@ func TestFixture(t *testing.T) {
 		}
 	})
 
-	f := newFixture(t)
+	f := newFixture(t, true)
 	url := frameworkURL(t)
 	framework.gemi.set(f.handler)
 	client := &http.Client{Timeout: 10 * time.Second}
@@ -76,6 +76,15 @@ func TestFixture(t *testing.T) {
 			return resp.StatusCode, string(b)
 		}
 	}
+	t.Run("nopubsub", func(t *testing.T) {
+		nf := newFixture(t, false)
+		id := s.newID()
+		checkAnswer(t, "new", recorder(nf.handler), s.header(id), "published", id)
+		checkAnswer(t, "duplicate", recorder(nf.handler), s.header(id), "duplicate", id)
+		if got := nf.published(); got != 1 {
+			t.Errorf("counter publisher: %d publishes after a new delivery and its duplicate, want 1", got)
+		}
+	})
 	for _, tc := range []struct {
 		name       string
 		geminihook func(http.Header) (int, string)

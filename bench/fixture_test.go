@@ -27,6 +27,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	geminihook "github.com/geminihook/geminihook"
+	"github.com/geminihook/geminihook/events"
 	"github.com/geminihook/geminihook/internal/ledger"
 	"github.com/geminihook/geminihook/internal/publish"
 	"github.com/geminihook/geminihook/verify"
@@ -44,13 +45,41 @@ const secret = verifytest.Secret
 // the real verify.Verifier (v1, static secret), ledger.Memory, the real
 // publish.Publisher over a real Pub/Sub client on loopback gRPC, and the
 // production logger (Cloud Logging JSON, one access line per delivery)
-// writing to io.Discard.
+// writing to io.Discard. Without Pub/Sub (newFixture's withPubSub false),
+// the Publisher is a counter instead: what the handler costs by itself.
 type fixture struct {
-	pstest  *pstest.Server
+	pstest  *pstest.Server // nil without Pub/Sub
+	counter *counter       // nil with Pub/Sub
 	handler http.Handler
 }
 
-func newFixture(tb testing.TB) *fixture {
+func newFixture(tb testing.TB, withPubSub bool) *fixture {
+	tb.Helper()
+	f := &fixture{}
+	var pub geminihook.Publisher
+	if withPubSub {
+		f.pstest, pub = newPubSub(tb)
+	} else {
+		f.counter = &counter{}
+		pub = f.counter
+	}
+	v, err := verify.New(verify.Options{Secrets: verify.StaticSecrets(secret)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f.handler = geminihook.NewHandler(geminihook.Deps{
+		Verifier:  v,
+		Ledger:    ledger.NewMemory(ledger.Options{}),
+		Publisher: pub,
+		Logger:    geminihook.NewLogger(io.Discard, geminihook.Config{ProjectID: project}),
+	})
+	return f
+}
+
+// newPubSub starts a pstest server on loopback and returns it with a
+// publish.Publisher on a real client connected to it, its topics created;
+// all are closed when tb ends.
+func newPubSub(tb testing.TB) (*pstest.Server, *publish.Publisher) {
 	tb.Helper()
 	srv := pstest.NewServerWithAddress("127.0.0.1:0")
 	tb.Cleanup(func() { srv.Close() })
@@ -72,21 +101,27 @@ func newFixture(tb testing.TB) *fixture {
 	if err := publish.EnsureTopics(context.Background(), client, pub.Topics()...); err != nil {
 		tb.Fatal(err)
 	}
-	v, err := verify.New(verify.Options{Secrets: verify.StaticSecrets(secret)})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	h := geminihook.NewHandler(geminihook.Deps{
-		Verifier:  v,
-		Ledger:    ledger.NewMemory(ledger.Options{}),
-		Publisher: pub,
-		Logger:    geminihook.NewLogger(io.Discard, geminihook.Config{ProjectID: project}),
-	})
-	return &fixture{pstest: srv, handler: h}
+	return srv, pub
 }
 
-// published is the number of messages the pstest server holds.
-func (f *fixture) published() int { return len(f.pstest.Messages()) }
+// published is the number of messages published so far.
+func (f *fixture) published() int {
+	if f.counter != nil {
+		return int(f.counter.n.Load())
+	}
+	return len(f.pstest.Messages())
+}
+
+// counter is a geminihook.Publisher that only counts.
+type counter struct{ n atomic.Int64 }
+
+func (c *counter) Publish(context.Context, events.Kind, events.Message) (string, error) {
+	return strconv.FormatInt(c.n.Add(1), 10), nil
+}
+
+func (c *counter) Quarantine(context.Context, events.Message) (string, error) {
+	return strconv.FormatInt(c.n.Add(1), 10), nil
+}
 
 // deliveries makes signed v1 deliveries of one body: each new one has a
 // new webhook-id, all have the timestamp of the deliveries' creation (the
