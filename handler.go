@@ -234,9 +234,6 @@ func (h *handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		ev.Scheme = string(d.msg.Scheme)
 		ev.ReceivedAt = received
 		d.eventType, d.kind, d.outcome = ev.Type, ev.Kind, string(ev.Outcome)
-		if m, err = ev.Message(); err != nil {
-			return err
-		}
 	}
 
 	lease, err := h.Ledger.Claim(ctx, ledger.Delivery{WebhookID: d.msg.ID, EventType: d.eventType, Envelope: body})
@@ -245,6 +242,13 @@ func (h *handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 			d.retryIn = ife.LeaseUntil.Sub(h.Now())
 		}
 		return err
+	}
+	// Encoded once the claim is held: a duplicate costs no encoding.
+	if parseErr == nil {
+		if m, err = ev.Message(); err != nil {
+			h.release(ctx, lease, d.msg.ID)
+			return err
+		}
 	}
 	if parseErr != nil {
 		d.messageID, err = h.Publisher.Quarantine(ctx, m)
@@ -264,12 +268,7 @@ func (h *handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		// Give the delivery back so that Gemini's retry can publish it at
 		// once. Release runs on its own short deadline: the request's may
 		// be what just ran out.
-		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		defer rcancel()
-		if rerr := h.Ledger.Release(rctx, lease); rerr != nil {
-			h.Logger.WarnContext(ctx, "release after a failed publish failed; the lease will expire",
-				"webhook_id", d.msg.ID, "error", rerr.Error())
-		}
+		h.release(ctx, lease, d.msg.ID)
 		return err
 	}
 	// The event is out: whatever happens to the ledger now, the answer is
@@ -334,4 +333,15 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n]
+}
+
+// release gives a claimed delivery back, on its own short deadline: the
+// request's may be what just ran out.
+func (h *handler) release(ctx context.Context, lease *ledger.Lease, id string) {
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer rcancel()
+	if rerr := h.Ledger.Release(rctx, lease); rerr != nil {
+		h.Logger.WarnContext(ctx, "release failed; the lease will expire",
+			"webhook_id", id, "error", rerr.Error())
+	}
 }
