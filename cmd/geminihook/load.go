@@ -42,10 +42,11 @@ got a 2xx is "lost at the sender".
 
 Before the first send it subscribes to the receiver's topics (like tail:
 --pubsub-addr, else $PUBSUB_EMULATOR_HOST, else 127.0.0.1:8085), and after
-the last send it reads until every authentic delivery has arrived or
---settle has passed, then --grace longer for late second copies. A second
-Pub/Sub message id for one ce-id is a doubled publish; a redelivery of the
-same message id is Pub/Sub's at-least-once and is not counted.
+the last send it reads until every authentic delivery has arrived and then
+no message came for --grace (second copies can trail), or until --settle.
+A second Pub/Sub message id for one ce-id is a doubled publish; a
+redelivery of the same message id is Pub/Sub's at-least-once and is not
+counted.
 
 The report: deliveries, unique events published, doubled, lost, forged
 published (the last three must be 0), throughput, latency percentiles per
@@ -114,7 +115,7 @@ func runLoad(ctx context.Context, args []string, e env) error {
 	fs.StringVar(&o.project, "project", defaultProject, "project of the topics (serve --project)")
 	fs.Var(&o.topics, "topic", "`TOPIC` id or full name to watch, repeatable (default "+geminihook.DefaultTopic+" and its -quarantine topic)")
 	fs.DurationVar(&o.settle, "settle", 30*time.Second, fmt.Sprintf("after the last send, wait at most this long for the events (at most %v)", maxSettle))
-	fs.DurationVar(&o.grace, "grace", time.Second, fmt.Sprintf("once every event arrived, wait this long for second copies (at most %v)", maxGrace))
+	fs.DurationVar(&o.grace, "grace", time.Second, fmt.Sprintf("once every event arrived, stop reading after this long without a new message (second copies can trail) (at most %v)", maxGrace))
 	fs.BoolVar(&o.noVerify, "no-verify-delivery", false, "do not subscribe: report throughput and latency only (for a baseline receiver)")
 	fs.BoolVar(&o.json, "json", false, "print the report as one JSON object")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress lines on standard error")

@@ -161,12 +161,19 @@ func (c *Collector) Stats() (messages, noID int, err error) {
 	return c.messages, c.noID, c.err
 }
 
-// Wait returns when every id in want has been seen, then after grace more
-// (to catch late second copies), or when settle has passed since the call,
-// or ctx ends. It reports whether every id was seen.
+// Wait returns once every id in want has been seen and then no new message
+// has arrived for grace (second copies can trail the first ones), or when
+// settle has passed since the call, or ctx ends. It reports whether every
+// id was seen.
 func (c *Collector) Wait(ctx context.Context, want []string, settle, grace time.Duration) bool {
 	t := time.NewTimer(settle)
 	defer t.Stop()
+	var quiet *time.Timer // running once every id was seen
+	defer func() {
+		if quiet != nil {
+			quiet.Stop()
+		}
+	}()
 	for {
 		c.mu.Lock()
 		missing := 0
@@ -177,22 +184,24 @@ func (c *Collector) Wait(ctx context.Context, want []string, settle, grace time.
 		}
 		changed := c.changed
 		c.mu.Unlock()
+		var quietC <-chan time.Time
 		if missing == 0 {
-			g := time.NewTimer(grace)
-			defer g.Stop()
-			select {
-			case <-g.C:
-			case <-t.C:
-			case <-ctx.Done():
+			if quiet == nil {
+				quiet = time.NewTimer(grace)
 			}
-			return true
+			quietC = quiet.C
 		}
 		select {
 		case <-changed:
+			if quiet != nil {
+				quiet.Reset(grace)
+			}
+		case <-quietC:
+			return true
 		case <-t.C:
-			return false
+			return missing == 0
 		case <-ctx.Done():
-			return false
+			return missing == 0
 		}
 	}
 }

@@ -358,7 +358,7 @@ func load(t *testing.T, rc http.Handler, c *pubsub.Client, o Options, settle tim
 			want = append(want, s.ID)
 		}
 	}
-	col.Wait(ctx, want, settle, 200*time.Millisecond)
+	col.Wait(ctx, want, settle, time.Second)
 	return NewReport(res, col.Seen())
 }
 
