@@ -501,3 +501,15 @@ func TestProbe(t *testing.T) {
 		t.Errorf("Probe(closed server) = %v, want ErrUnreachable", err)
 	}
 }
+
+func FuzzParseRetryAfter(f *testing.F) {
+	for _, s := range []string{"", "0", "5", "120", "-3", "1e3", "Wed, 21 Oct 2015 07:28:00 GMT", "99999999999999999999"} {
+		f.Add(s)
+	}
+	now := time.Date(2015, 10, 21, 7, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, s string) {
+		if d := parseRetryAfter(s, now); d < 0 || d > time.Hour {
+			t.Errorf("parseRetryAfter(%q) = %v, want 0 to 1h", s, d)
+		}
+	})
+}
