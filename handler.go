@@ -239,7 +239,9 @@ func (h *handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	lease, err := h.Ledger.Claim(ctx, ledger.Delivery{WebhookID: d.msg.ID, EventType: d.eventType, Envelope: body})
 	if err != nil {
 		if ife, ok := errors.AsType[*ledger.InFlightError](err); ok {
-			d.retryIn = ife.LeaseUntil.Sub(h.Now())
+			// The holder answers within its request deadline; only a
+			// holder that died keeps the delivery until the lease ends.
+			d.retryIn = min(ife.LeaseUntil.Sub(h.Now()), h.RequestTimeout)
 		}
 		return err
 	}

@@ -182,7 +182,11 @@ func newServer(ctx context.Context, o serveOptions, e env) (s *server, err error
 		return nil, err
 	}
 	s.closers = append(s.closers, closeClient)
-	pub, err := publish.New(client, publish.Options{Topic: o.topic, QuarantineTopic: o.topic + "-quarantine"})
+	pub, err := publish.New(client, publish.Options{
+		Topic: o.topic, QuarantineTopic: o.topic + "-quarantine",
+		// As in production (wire.go): publish retries end with the request.
+		Timeout: geminihook.DefaultRequestTimeout,
+	})
 	if err != nil {
 		return nil, usageError("--topic %q: %v", o.topic, err)
 	}
