@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -170,6 +171,11 @@ func TestStandardVectorFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	lastChanged := stdSig[:len(stdSig)-2] + "0="
+	// The same signature bytes, spelled otherwise: a line break that
+	// encoding/base64 would skip, and padding bits that it would ignore.
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	lineBreak := stdSig[:10] + "\n" + stdSig[10:]
+	paddingBits := stdSig[:len(stdSig)-2] + string(alphabet[strings.IndexByte(alphabet, stdSig[len(stdSig)-2])^1]) + "="
 	tests := []struct {
 		name          string
 		id, ts, sig   string
@@ -183,6 +189,8 @@ func TestStandardVectorFailures(t *testing.T) {
 		{name: "valid-at-plus-5min", id: stdID, ts: stdTS, sig: stdSig, now: now.Add(5 * time.Minute), wantOK: true},
 		{name: "valid-at-minus-5min", id: stdID, ts: stdTS, sig: stdSig, now: now.Add(-5 * time.Minute), wantOK: true},
 		{name: "last-char-changed", id: stdID, ts: stdTS, sig: lastChanged, now: now, want: verify.ErrNoMatchingSignature},
+		{name: "line-break-in-signature", id: stdID, ts: stdTS, sig: lineBreak, now: now, want: verify.ErrNoMatchingSignature},
+		{name: "nonzero-padding-bits", id: stdID, ts: stdTS, sig: paddingBits, now: now, want: verify.ErrNoMatchingSignature},
 		{name: "v1-comma-alone", id: stdID, ts: stdTS, sig: "v1,", now: now, want: verify.ErrNoMatchingSignature},
 		{name: "missing-id", ts: stdTS, sig: stdSig, now: now, omit: "webhook-id", want: verify.ErrMissingHeaders},
 		{name: "missing-timestamp", id: stdID, sig: stdSig, now: now, omit: "webhook-timestamp", want: verify.ErrMissingHeaders},

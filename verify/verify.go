@@ -274,16 +274,23 @@ func (c *check) run(ctx context.Context, m *Message) bool {
 	return false
 }
 
+var (
+	stdStrict    = base64.StdEncoding.Strict()
+	rawStdStrict = base64.RawStdEncoding.Strict()
+)
+
 // decodeSig decodes standard base64 (padded or not) of exactly len(dst)
-// bytes into dst without allocating.
+// bytes into dst without allocating. Only the canonical encoding is
+// accepted: no line breaks (which encoding/base64 would skip) and no
+// nonzero padding bits, so that one signature has one spelling.
 func decodeSig(dst []byte, s string) bool {
 	var src [128]byte
 	var out [96]byte
-	enc := base64.StdEncoding
+	enc := stdStrict
 	if !strings.HasSuffix(s, "=") {
-		enc = base64.RawStdEncoding
+		enc = rawStdStrict
 	}
-	if len(s) > len(src) || enc.DecodedLen(len(s)) > len(out) {
+	if len(s) > len(src) || enc.DecodedLen(len(s)) > len(out) || strings.ContainsAny(s, "\r\n") {
 		return false
 	}
 	n := copy(src[:], s)
