@@ -245,16 +245,11 @@ func (h *handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		}
 		return err
 	}
-	// Encoded once the claim is held: a duplicate costs no encoding.
-	if parseErr == nil {
-		if m, err = ev.Message(); err != nil {
-			h.release(ctx, lease, d.msg.ID)
-			return err
-		}
-	}
+	// The event is encoded once the claim is held: a duplicate costs no
+	// encoding.
 	if parseErr != nil {
 		d.messageID, err = h.Publisher.Quarantine(ctx, m)
-	} else {
+	} else if m, err = ev.Message(); err == nil {
 		d.messageID, err = h.Publisher.Publish(ctx, d.kind, m)
 		if errors.Is(err, publish.ErrInvalidMessage) {
 			// Pub/Sub refuses the event and would refuse every retry of it:
@@ -268,8 +263,7 @@ func (h *handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	}
 	if err != nil {
 		// Give the delivery back so that Gemini's retry can publish it at
-		// once. Release runs on its own short deadline: the request's may
-		// be what just ran out.
+		// once.
 		h.release(ctx, lease, d.msg.ID)
 		return err
 	}
