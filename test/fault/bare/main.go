@@ -1,5 +1,6 @@
 // Command bare is the baseline receiver for `geminihook load
-// --no-verify-delivery`: it reads the body (at most 1 MiB, as geminihook's
+// --no-verify-delivery`: bench.Bare, the same baseline function as the
+// handler benchmarks: it reads the body (at most 1 MiB, as geminihook's
 // default limit) and answers 200 with no body, nothing else. Comparing a
 // load against it with the same load against `geminihook serve` shows what
 // verification, the ledger and the publish cost on top of HTTP.
@@ -21,7 +22,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -31,19 +31,9 @@ import (
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+
+	"github.com/geminihook/geminihook/bench"
 )
-
-// maxBodyBytes is geminihook's default body limit.
-const maxBodyBytes = 1 << 20
-
-// bare reads the body and answers 200.
-func bare(w http.ResponseWriter, r *http.Request) {
-	if _, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes)); err != nil {
-		http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
-		return
-	}
-	w.WriteHeader(http.StatusOK)
-}
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "loopback address to listen on (port 0: any free port)")
@@ -72,12 +62,12 @@ func run(addr string, ff bool) error {
 		// functions-framework listens itself: hand the port over.
 		_, port, _ := net.SplitHostPort(ln.Addr().String())
 		ln.Close()
-		functions.HTTP("Bare", bare)
+		functions.HTTP("Bare", bench.Bare)
 		os.Setenv("FUNCTION_TARGET", "Bare")
 		return funcframework.StartHostPort(host, port)
 	}
 	srv := &http.Server{
-		Handler:           http.HandlerFunc(bare),
+		Handler:           http.HandlerFunc(bench.Bare),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
