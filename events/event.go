@@ -94,6 +94,16 @@ var classes = map[string]class{
 	TypeVideoGenerated:            {KindVideo, OutcomeSucceeded},
 }
 
+// DocumentedTypes returns the nine documented Gemini event types in the
+// order of Google's documentation, as a new slice.
+func DocumentedTypes() []string {
+	return []string{
+		TypeBatchSucceeded, TypeBatchFailed, TypeBatchExpired, TypeBatchCancelled,
+		TypeInteractionRequiresAction, TypeInteractionCompleted, TypeInteractionFailed,
+		TypeInteractionCancelled, TypeVideoGenerated,
+	}
+}
+
 // Classify returns the kind and outcome of a Gemini event type, by exact
 // match against the documented types; anything else, including "", is
 // (KindUnknown, OutcomeUnknown). Whether the outcome is terminal is

@@ -43,6 +43,24 @@ func TestClassify(t *testing.T) {
 	}
 }
 
+func TestDocumentedTypes(t *testing.T) {
+	types := DocumentedTypes()
+	seen := map[string]bool{}
+	for _, typ := range types {
+		if _, ok := classes[typ]; !ok || seen[typ] {
+			t.Errorf("DocumentedTypes has %q, which is not classified or is repeated", typ)
+		}
+		seen[typ] = true
+	}
+	if len(types) != len(classes) {
+		t.Errorf("DocumentedTypes has %d types, Classify knows %d", len(types), len(classes))
+	}
+	types[0] = "changed"
+	if DocumentedTypes()[0] == "changed" {
+		t.Error("DocumentedTypes returns a shared slice")
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	tests := []struct {
 		name string

@@ -16,11 +16,7 @@ import (
 var (
 	schemes = []string{"v1", "v1a", "jwt"}
 	// documentedTypes are the nine types of GEMINI-WEBHOOKS.md §4.
-	documentedTypes = []string{
-		events.TypeBatchSucceeded, events.TypeBatchFailed, events.TypeBatchExpired, events.TypeBatchCancelled,
-		events.TypeInteractionRequiresAction, events.TypeInteractionCompleted, events.TypeInteractionFailed,
-		events.TypeInteractionCancelled, events.TypeVideoGenerated,
-	}
+	documentedTypes = events.DocumentedTypes()
 )
 
 // sentDelivery is what a test sent, to check what arrived against.

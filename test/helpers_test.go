@@ -428,12 +428,7 @@ func (s *stack) send(scheme, id string, body []byte) reply {
 }
 
 // newID returns a fresh webhook id in Gemini's format.
-func newID() string {
-	b := make([]byte, 16)
-	rand.Read(b)
-	h := hex.EncodeToString(b)
-	return "msg_" + h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
-}
+var newID = verifytest.NewWebhookID
 
 // body returns a Gemini envelope of typ for job, carrying a random marker
 // in user_metadata that must never reach the logs.

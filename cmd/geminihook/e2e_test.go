@@ -300,7 +300,7 @@ func scenario(t *testing.T, keys string, s served, env []string, psAddr, project
 		}
 		seenTypes[d.typ] = got[id] > 0
 	}
-	for _, typ := range documentedTypes() {
+	for _, typ := range events.DocumentedTypes() {
 		if !seenTypes[typ] {
 			t.Errorf("no %s event arrived", typ)
 		}

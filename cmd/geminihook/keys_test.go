@@ -110,7 +110,7 @@ func TestKeysSignVerify(t *testing.T) {
 				t.Errorf("scheme chosen from the key flags = %q, want %q", scheme, tt.scheme)
 			}
 			body := sampleBody("batch.succeeded", time.Now())
-			id := newWebhookID()
+			id := verifytest.NewWebhookID()
 			m, err := v.Verify(context.Background(), sg.Header(scheme, id, time.Now(), body), body)
 			if err != nil {
 				t.Fatalf("Verify = %v", err)

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	geminihook "github.com/geminihook/geminihook"
+	"github.com/geminihook/geminihook/events"
 	"github.com/geminihook/geminihook/internal/loadtest"
 )
 
@@ -164,7 +165,7 @@ func runLoad(ctx context.Context, args []string, e env) error {
 		Duplicates: o.duplicates, Forged: o.forged, Rate: o.rate,
 		MaxAttempts: o.maxAttempts, AttemptTimeout: o.timeout, Deadline: o.deadline,
 		MinBackoff: o.minBackoff, MaxBackoff: o.maxBackoff,
-		Types: documentedTypes(), Body: sampleBody, ProgressEvery: o.progressPeriod,
+		Types: events.DocumentedTypes(), Body: sampleBody, ProgressEvery: o.progressPeriod,
 	}
 	if !o.quiet {
 		lo.Progress = func(p loadtest.Progress) { fmt.Fprintf(e.stderr, "geminihook load: %s\n", p) }

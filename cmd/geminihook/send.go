@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -93,7 +92,7 @@ type sendOptions struct {
 }
 
 func runSend(ctx context.Context, args []string, e env) error {
-	about := fmt.Sprintf(sendAbout, strings.Join(documentedTypes(), ", "))
+	about := fmt.Sprintf(sendAbout, strings.Join(events.DocumentedTypes(), ", "))
 	fs := newFlagSet("send", "[--type TYPE | --all | --body FILE] [key flags] [--url URL]", about, sendExamples, e)
 	var o sendOptions
 	fs.StringVar(&o.url, "url", "http://127.0.0.1:8080/", "receiver to POST to (serve's address)")
@@ -244,7 +243,7 @@ func (o *sendOptions) deliveries(e env) ([]delivery, error) {
 		if o.id != "" {
 			return o.id
 		}
-		return newWebhookID()
+		return verifytest.NewWebhookID()
 	}
 	now := time.Now().Add(o.skew)
 	if o.bodyFile != "" {
@@ -272,7 +271,7 @@ func (o *sendOptions) deliveries(e env) ([]delivery, error) {
 	}
 	types := []string{o.typ}
 	if o.all {
-		types = documentedTypes()
+		types = events.DocumentedTypes()
 	}
 	ds := make([]delivery, len(types))
 	for i, t := range types {
@@ -460,16 +459,6 @@ func isUnreachable(err error) bool {
 	return errors.As(err, &op) && op.Op == "dial"
 }
 
-// newWebhookID returns a fresh id in Gemini's observed form msg_<uuid v4>.
-func newWebhookID() string {
-	var u [16]byte
-	rand.Read(u[:]) // never fails (crypto/rand)
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	h := hex.EncodeToString(u[:])
-	return "msg_" + h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
-}
-
 // randomToken returns n random bytes as unpadded base64url.
 func randomToken(n int) string {
 	b := make([]byte, n)
@@ -505,15 +494,6 @@ var samples = []struct {
 			"file_name":       "files/" + j,
 		}
 	}},
-}
-
-// documentedTypes returns the nine documented Gemini event types.
-func documentedTypes() []string {
-	ts := make([]string, len(samples))
-	for i, s := range samples {
-		ts[i] = s.typ
-	}
-	return ts
 }
 
 // envelope is Gemini's thin webhook body, fields in Gemini's order.

@@ -19,6 +19,7 @@ import (
 
 	geminihook "github.com/geminihook/geminihook"
 	"github.com/geminihook/geminihook/internal/ledger"
+	"github.com/geminihook/geminihook/internal/loadtest"
 	"github.com/geminihook/geminihook/internal/publish"
 	"github.com/geminihook/geminihook/verify"
 )
@@ -294,7 +295,7 @@ func startPstest(addr string) (srv *pstest.Server, err error) {
 	if splitErr != nil {
 		return nil, usageError("--pubsub-addr %q: want host:port, e.g. %s", addr, defaultPubSubAddr)
 	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if !loadtest.IsLoopbackHost(host) {
 		return nil, usageError("--pubsub-addr %q: the in-process Pub/Sub server has no authentication; keep it on loopback (127.0.0.1)", addr)
 	}
 	defer func() {

@@ -30,7 +30,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -285,7 +284,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.ProgressEvery = DefaultProgressEvery
 	}
 	if len(o.Types) == 0 {
-		o.Types = DocumentedTypes()
+		o.Types = events.DocumentedTypes()
 	}
 	if o.Body == nil {
 		o.Body = MinimalBody
@@ -383,16 +382,6 @@ func Probe(ctx context.Context, rawURL string) error {
 	return nil
 }
 
-// DocumentedTypes returns the nine documented Gemini event types, in the
-// order of the documentation.
-func DocumentedTypes() []string {
-	return []string{
-		events.TypeBatchSucceeded, events.TypeBatchFailed, events.TypeBatchExpired, events.TypeBatchCancelled,
-		events.TypeInteractionRequiresAction, events.TypeInteractionCompleted, events.TypeInteractionFailed,
-		events.TypeInteractionCancelled, events.TypeVideoGenerated,
-	}
-}
-
 // MinimalBody is the default Options.Body: Gemini's thin envelope with a
 // fresh job id and nothing else in data.
 func MinimalBody(typ string, now time.Time) []byte {
@@ -401,16 +390,6 @@ func MinimalBody(typ string, now time.Time) []byte {
 		"data": map[string]string{"id": "jobs/" + token(12)},
 	})
 	return b
-}
-
-// NewWebhookID returns a fresh id in Gemini's form msg_<uuid v4>.
-func NewWebhookID() string {
-	var u [16]byte
-	rand.Read(u[:]) // never fails
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	h := hex.EncodeToString(u[:])
-	return "msg_" + h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 func token(n int) string {
@@ -447,7 +426,7 @@ func plan(o Options) (sends []*Send, groups [][]job) {
 	}
 	for i := range a {
 		typ := nextType()
-		id := NewWebhookID()
+		id := verifytest.NewWebhookID()
 		body := o.Body(typ, now)
 		g := add(nil, &Send{ID: id, Type: typ, Role: RoleOriginal}, body)
 		for range dupsOf[i] {
@@ -456,7 +435,7 @@ func plan(o Options) (sends []*Send, groups [][]job) {
 		groups = append(groups, g)
 		for range forgedAfter[i] {
 			typ := nextType()
-			s := &Send{ID: NewWebhookID(), Type: typ, Role: RoleForged, Forgery: forgeries[fi%len(forgeries)]}
+			s := &Send{ID: verifytest.NewWebhookID(), Type: typ, Role: RoleForged, Forgery: forgeries[fi%len(forgeries)]}
 			fi++
 			groups = append(groups, add(nil, s, o.Body(typ, now)))
 		}

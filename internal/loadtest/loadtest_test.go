@@ -86,7 +86,7 @@ func TestPlan(t *testing.T) {
 	if want := map[Role]int{RoleOriginal: 150, RoleDuplicate: 40, RoleForged: 10}; !mapsEqual(roles, want) {
 		t.Errorf("roles = %v, want %v", roles, want)
 	}
-	for _, typ := range DocumentedTypes() {
+	for _, typ := range events.DocumentedTypes() {
 		if types[typ] < 160/9 {
 			t.Errorf("type %s drawn %d times, want %d or more (round robin over 160 originals and forgeries)", typ, types[typ], 160/9)
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -104,5 +105,13 @@ func TestJWKSServer(t *testing.T) {
 	}
 	if n := srv.Requests(); n != 3 {
 		t.Errorf("Requests = %d, want 3", n)
+	}
+}
+
+func TestNewWebhookID(t *testing.T) {
+	re := regexp.MustCompile(`^msg_[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	a, b := verifytest.NewWebhookID(), verifytest.NewWebhookID()
+	if !re.MatchString(a) || a == b {
+		t.Errorf("NewWebhookID() = %q, %q; want two different msg_<uuid v4>", a, b)
 	}
 }
