@@ -7,21 +7,19 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strings"
 	"sync"
 	"time"
 
 	"cloud.google.com/go/pubsub/v2"
-	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/durationpb"
 
 	geminihook "github.com/geminihook/geminihook"
 	"github.com/geminihook/geminihook/events"
+	"github.com/geminihook/geminihook/internal/loadtest"
 )
 
 // Defaults shared by serve and tail.
@@ -144,61 +142,36 @@ func dialPubSub(ctx context.Context, addr, project string) (*pubsub.Client, func
 type tailer struct {
 	client *pubsub.Client
 	o      tailOptions
-	subs   []tailSub
+	subs   []loadtest.Subscription
 
 	mu  sync.Mutex // guards out and n
 	out io.Writer
 	n   int
 }
 
-type tailSub struct {
-	topic, name string
-}
-
 // subscribe makes one subscription per topic. They expire by themselves
 // after a day unused, should tail die before it can delete them.
 func (t *tailer) subscribe(ctx context.Context, log io.Writer) error {
-	suffix := strings.ToLower(strings.NewReplacer("-", "", "_", "").Replace(randomToken(6)))
-	for i, topic := range t.o.topics {
-		full := topic
-		if !strings.HasPrefix(topic, "projects/") {
-			full = "projects/" + t.o.project + "/topics/" + topic
-		}
-		name := fmt.Sprintf("projects/%s/subscriptions/geminihook-tail-%s-%d", t.o.project, suffix, i)
-		actx, cancel := context.WithTimeout(ctx, adminTimeout)
-		_, err := t.client.SubscriptionAdminClient.CreateSubscription(actx, &pubsubpb.Subscription{
-			Name:               name,
-			Topic:              full,
-			AckDeadlineSeconds: 30,
-			ExpirationPolicy:   &pubsubpb.ExpirationPolicy{Ttl: durationpb.New(24 * time.Hour)},
-		})
-		cancel()
-		switch status.Code(err) {
-		case codes.OK:
-		case codes.NotFound:
-			return fmt.Errorf("topic %s does not exist on the Pub/Sub server at %s: start 'geminihook serve' first (it creates its topics), "+
-				"or pass the --project and --topic that serve uses", full, t.o.addr)
-		case codes.Unavailable, codes.DeadlineExceeded:
-			return fmt.Errorf("%w: the Pub/Sub server at %s does not answer: %v", errUnreachable, t.o.addr, err)
-		default:
-			return fmt.Errorf("subscribing to %s: %w", full, err)
-		}
-		t.subs = append(t.subs, tailSub{topic: full, name: name})
-		fmt.Fprintf(log, "geminihook tail: following %s (temporary subscription %s)\n", full, name)
+	subs, err := loadtest.TempSubscriptions(ctx, t.client, t.o.topics, "geminihook-tail", 30*time.Second)
+	switch {
+	case errors.Is(err, loadtest.ErrTopicNotFound):
+		return fmt.Errorf("%w; or pass the --project and --topic that serve uses (Pub/Sub server %s)", err, t.o.addr)
+	case status.Code(err) == codes.Unavailable || status.Code(err) == codes.DeadlineExceeded:
+		return fmt.Errorf("%w: the Pub/Sub server at %s does not answer: %v", errUnreachable, t.o.addr, err)
+	case err != nil:
+		return err
+	}
+	t.subs = subs
+	for _, s := range subs {
+		fmt.Fprintf(log, "geminihook tail: following %s (temporary subscription %s)\n", s.Topic, s.Name)
 	}
 	return nil
 }
 
-// deleteSubscriptions removes what subscribe made, on a context of its own:
-// the command's may be cancelled by the very Ctrl-C that ends it.
+// deleteSubscriptions removes what subscribe made.
 func (t *tailer) deleteSubscriptions(log io.Writer) {
-	for _, s := range t.subs {
-		ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
-		err := t.client.SubscriptionAdminClient.DeleteSubscription(ctx, &pubsubpb.DeleteSubscriptionRequest{Subscription: s.name})
-		cancel()
-		if err != nil && status.Code(err) != codes.NotFound {
-			fmt.Fprintf(log, "geminihook tail: could not delete %s (it expires after a day unused): %v\n", s.name, err)
-		}
+	if err := loadtest.DeleteSubscriptions(t.client, t.subs); err != nil {
+		fmt.Fprintf(log, "geminihook tail: could not delete a subscription (it expires after a day unused): %v\n", err)
 	}
 }
 
@@ -216,10 +189,10 @@ func (t *tailer) receive(ctx context.Context) error {
 	defer stop(nil)
 	errs := make(chan error, len(t.subs))
 	for _, s := range t.subs {
-		sub := t.client.Subscriber(s.name)
+		sub := t.client.Subscriber(s.Name)
 		go func() {
 			errs <- sub.Receive(rctx, func(_ context.Context, m *pubsub.Message) {
-				if !t.print(s.topic, m) {
+				if !t.print(s.Topic, m) {
 					m.Nack() // over --count: leave it, the subscription goes away anyway
 					return
 				}

@@ -25,7 +25,7 @@ const adminTimeout = 10 * time.Second
 // safe for concurrent use.
 type Collector struct {
 	client *pubsub.Client
-	subs   []string
+	subs   []Subscription
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -62,34 +62,16 @@ func Subscribe(ctx context.Context, c *pubsub.Client, topics []string, o Subscri
 		o.AckDeadline = 60 * time.Second
 	}
 	col := &Collector{client: c, seen: map[string]map[string]time.Time{}, changed: make(chan struct{}), done: make(chan struct{})}
-	suffix := strings.ToLower(strings.NewReplacer("-", "", "_", "").Replace(token(6)))
-	for i, topic := range topics {
-		full := topic
-		if !strings.HasPrefix(topic, "projects/") {
-			full = "projects/" + c.Project() + "/topics/" + topic
-		}
-		name := fmt.Sprintf("projects/%s/subscriptions/%s-%s-%d", c.Project(), o.Prefix, suffix, i)
-		actx, cancel := context.WithTimeout(ctx, adminTimeout)
-		_, err := c.SubscriptionAdminClient.CreateSubscription(actx, &pubsubpb.Subscription{
-			Name:               name,
-			Topic:              full,
-			AckDeadlineSeconds: int32(o.AckDeadline / time.Second),
-			ExpirationPolicy:   &pubsubpb.ExpirationPolicy{Ttl: durationpb.New(24 * time.Hour)},
-		})
-		cancel()
-		if err != nil {
-			col.deleteSubscriptions()
-			if status.Code(err) == codes.NotFound {
-				return nil, fmt.Errorf("%w: %s does not exist (start the receiver first: it creates its topics): %w", ErrTopicNotFound, full, err)
-			}
-			return nil, fmt.Errorf("%w: subscribing to %s: %w", ErrPubSub, full, err)
-		}
-		col.subs = append(col.subs, name)
+	subs, err := TempSubscriptions(ctx, c, topics, o.Prefix, o.AckDeadline)
+	if err != nil {
+		return nil, err
 	}
+	col.subs = subs
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	col.cancel = cancel
 	var wg sync.WaitGroup
-	for _, name := range col.subs {
+	for _, cs := range col.subs {
+		name := cs.Name
 		sub := c.Subscriber(name)
 		sub.ReceiveSettings.MaxOutstandingMessages = 10_000
 		wg.Go(func() {
@@ -214,19 +196,65 @@ func (c *Collector) Close() error {
 		c.cancel()
 		<-c.done
 	}
-	return c.deleteSubscriptions()
+	err := DeleteSubscriptions(c.client, c.subs)
+	c.subs = nil
+	return err
 }
 
-func (c *Collector) deleteSubscriptions() error {
+// Subscription is a temporary subscription made by TempSubscriptions.
+type Subscription struct {
+	Topic string // full topic name
+	Name  string // full subscription name
+}
+
+// TempSubscriptions makes one subscription per topic, named
+// projects/P/subscriptions/<prefix>-<random>-<i> in c's project, with the
+// given ack deadline (at least 10 s). Topic ids resolve in c's project.
+// The subscriptions expire by themselves after a day unused, should their
+// maker die before DeleteSubscriptions. On an error it deletes the ones it
+// made; the error wraps ErrTopicNotFound or ErrPubSub, and the cause with
+// its gRPC status.
+func TempSubscriptions(ctx context.Context, c *pubsub.Client, topics []string, prefix string, ackDeadline time.Duration) ([]Subscription, error) {
+	suffix := strings.ToLower(strings.NewReplacer("-", "", "_", "").Replace(token(6)))
+	var subs []Subscription
+	for i, topic := range topics {
+		full := topic
+		if !strings.HasPrefix(topic, "projects/") {
+			full = "projects/" + c.Project() + "/topics/" + topic
+		}
+		name := fmt.Sprintf("projects/%s/subscriptions/%s-%s-%d", c.Project(), prefix, suffix, i)
+		actx, cancel := context.WithTimeout(ctx, adminTimeout)
+		_, err := c.SubscriptionAdminClient.CreateSubscription(actx, &pubsubpb.Subscription{
+			Name:               name,
+			Topic:              full,
+			AckDeadlineSeconds: int32(max(ackDeadline, 10*time.Second) / time.Second),
+			ExpirationPolicy:   &pubsubpb.ExpirationPolicy{Ttl: durationpb.New(24 * time.Hour)},
+		})
+		cancel()
+		if err != nil {
+			DeleteSubscriptions(c, subs)
+			if status.Code(err) == codes.NotFound {
+				return nil, fmt.Errorf("%w: %s does not exist (start the receiver first: it creates its topics): %w", ErrTopicNotFound, full, err)
+			}
+			return nil, fmt.Errorf("%w: subscribing to %s: %w", ErrPubSub, full, err)
+		}
+		subs = append(subs, Subscription{Topic: full, Name: name})
+	}
+	return subs, nil
+}
+
+// DeleteSubscriptions deletes subs, each on a deadline of its own (not a
+// caller's context, which may be what ended the work). A subscription
+// already gone is no error; other errors wrap ErrPubSub.
+func DeleteSubscriptions(c *pubsub.Client, subs []Subscription) error {
 	var errs []error
-	for _, name := range c.subs {
+	for _, s := range subs {
 		ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
-		err := c.client.SubscriptionAdminClient.DeleteSubscription(ctx, &pubsubpb.DeleteSubscriptionRequest{Subscription: name})
+		err := c.SubscriptionAdminClient.DeleteSubscription(ctx, &pubsubpb.DeleteSubscriptionRequest{Subscription: s.Name})
 		cancel()
 		if err != nil && status.Code(err) != codes.NotFound {
-			errs = append(errs, fmt.Errorf("%w: deleting %s: %w", ErrPubSub, name, err))
+			errs = append(errs, fmt.Errorf("%w: deleting %s: %w", ErrPubSub, s.Name, err))
 		}
 	}
-	c.subs = nil
 	return errors.Join(errs...)
 }
