@@ -16,7 +16,7 @@
 // has no emulator) and GEMINIHOOK_JWKS_URL, so each delivery is signed v1a
 // (Ed25519). The first request thus pays what it pays in production:
 // building the clients from the environment, fetching the keys, the
-// Firestore transaction and the first publish, each over a new connection.
+// ledger writes (two preconditioned commits) and the first publish, each over a new connection.
 //
 // Every start gets a new port and two deliveries with new webhook-ids, the
 // second sent once the first is answered (the warm latency, for
