@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -18,7 +19,7 @@ const (
 	DefaultSecret         = "geminihook-signing-secret"
 	DefaultJWKSURL        = "https://generativelanguage.googleapis.com/.well-known/jwks.json"
 	DefaultCollection     = "gemini_webhook_deliveries"
-	DefaultDatabase       = "(default)"
+	DefaultDatabase       = "geminihook"
 	DefaultTolerance      = 5 * time.Minute
 	DefaultLease          = 30 * time.Second
 	DefaultRetention      = 7 * 24 * time.Hour
@@ -29,6 +30,10 @@ const (
 	// Off disables an optional part: GEMINIHOOK_SECRET=off turns v1 HMAC
 	// off, GEMINIHOOK_JWKS_URL=off turns v1a and JWT off.
 	Off = "off"
+
+	// MaxJWTLifetime bounds exp - iat of a JWT delivery (plus the
+	// tolerance): a token is good for one delivery attempt, not for a day.
+	MaxJWTLifetime = time.Hour
 )
 
 // Config is geminihook's whole configuration. LoadConfig fills it from the
@@ -37,8 +42,10 @@ type Config struct {
 	ProjectID        string        // GOOGLE_CLOUD_PROJECT
 	Secret           string        // GEMINIHOOK_SECRET: full name projects/P/secrets/S; "" = v1 off
 	SecretRefresh    time.Duration // GEMINIHOOK_SECRET_REFRESH
+	RouteTokens      string        // GEMINIHOOK_ROUTE_TOKENS: full secret name; "" = v1a and JWT off
 	JWKSURL          string        // GEMINIHOOK_JWKS_URL; "" = v1a and JWT off
-	Audience         string        // GEMINIHOOK_JWT_AUDIENCE; "" = aud not checked
+	Audience         string        // GEMINIHOOK_JWT_AUDIENCE; "" = JWT off
+	Issuer           string        // GEMINIHOOK_JWT_ISSUER; "" = iss not checked
 	Tolerance        time.Duration // GEMINIHOOK_TOLERANCE
 	Topic            string        // GEMINIHOOK_TOPIC
 	BatchTopic       string        // GEMINIHOOK_TOPIC_BATCH; "" = Topic
@@ -81,12 +88,18 @@ var variables = []variable{
 	{Variable{"GEMINIHOOK_SECRET_REFRESH", "5m", false,
 		"How often the enabled secret versions are read again. A new version is also picked up at once when a delivery fails to verify; a disabled one stops verifying within this time."},
 		durationSetter(func(c *Config) *time.Duration { return &c.SecretRefresh })},
+	{Variable{"GEMINIHOOK_ROUTE_TOKENS", "", false,
+		"Secret Manager secret whose enabled versions are the route tokens of per-request webhooks: an id in the project or `projects/P/secrets/S`. `v1a` and JWT deliveries are accepted only at `/r/<token>` with one of them. Empty: `v1a` and JWT are off, whatever GEMINIHOOK_JWKS_URL says."},
+		func(c *Config, v string) error { c.RouteTokens = v; return nil }},
 	{Variable{"GEMINIHOOK_JWKS_URL", DefaultJWKSURL, false,
-		"JWKS with Google's public keys for `v1a` (Ed25519) and JWT (RS256) deliveries. `off` disables both."},
+		"JWKS with Google's public keys for `v1a` (Ed25519) and JWT (RS256) deliveries, used only with GEMINIHOOK_ROUTE_TOKENS. https only (http only for a loopback host). `off` disables both."},
 		func(c *Config, v string) error { c.JWKSURL = v; return nil }},
 	{Variable{"GEMINIHOOK_JWT_AUDIENCE", "", false,
-		"Expected `aud` of JWT deliveries; empty: not checked."},
+		"Required `aud` of JWT deliveries. Empty: JWT deliveries are refused."},
 		func(c *Config, v string) error { c.Audience = v; return nil }},
+	{Variable{"GEMINIHOOK_JWT_ISSUER", "", false,
+		"Required `iss` of JWT deliveries; empty: not checked."},
+		func(c *Config, v string) error { c.Issuer = v; return nil }},
 	{Variable{"GEMINIHOOK_TOLERANCE", "5m", false,
 		"How far `webhook-timestamp` may be from now, in the past or the future."},
 		durationSetter(func(c *Config) *time.Duration { return &c.Tolerance })},
@@ -191,29 +204,65 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
+// secretName turns a secret id into its full name in the project and "off"
+// into "".
+func (c *Config) secretName(variable, v string, problems *[]string) string {
+	switch {
+	case strings.EqualFold(v, Off):
+		return ""
+	case v == "" || strings.HasPrefix(v, "projects/"):
+		return v
+	case strings.Contains(v, "/"):
+		*problems = append(*problems, fmt.Sprintf("%s=%q: want a secret id or projects/P/secrets/S", variable, v))
+		return v
+	case c.ProjectID != "":
+		return "projects/" + c.ProjectID + "/secrets/" + v
+	}
+	return v
+}
+
+// Asymmetric reports whether per-request deliveries (v1a, JWT) can be
+// accepted: that needs both the route tokens and the JWKS.
+func (c Config) Asymmetric() bool { return c.RouteTokens != "" && c.JWKSURL != "" }
+
+// JWT reports whether JWT deliveries can be accepted: Asymmetric and an
+// audience to check.
+func (c Config) JWT() bool { return c.Asymmetric() && c.Audience != "" }
+
+// SafeJWKSURL reports whether u may be fetched for keys: an absolute https
+// URL, or http to a loopback host (local runs and tests).
+func SafeJWKSURL(u string) bool {
+	p, err := url.Parse(u)
+	if err != nil || p.Host == "" || p.User != nil {
+		return false
+	}
+	switch p.Scheme {
+	case "https":
+		return true
+	case "http":
+		h := p.Hostname()
+		if strings.EqualFold(h, "localhost") {
+			return true
+		}
+		ip := net.ParseIP(h)
+		return ip != nil && ip.IsLoopback()
+	}
+	return false
+}
+
 // resolve turns ids into full resource names, applies the "off" switches
 // and checks the rules that involve several variables.
 func (c *Config) resolve() []string {
 	var problems []string
-	if strings.EqualFold(c.Secret, Off) {
-		c.Secret = ""
-	} else if c.Secret != "" && !strings.HasPrefix(c.Secret, "projects/") {
-		if strings.Contains(c.Secret, "/") {
-			problems = append(problems, fmt.Sprintf("GEMINIHOOK_SECRET=%q: want a secret id or projects/P/secrets/S", c.Secret))
-		} else if c.ProjectID != "" {
-			c.Secret = "projects/" + c.ProjectID + "/secrets/" + c.Secret
-		}
-	}
+	c.Secret = c.secretName("GEMINIHOOK_SECRET", c.Secret, &problems)
+	c.RouteTokens = c.secretName("GEMINIHOOK_ROUTE_TOKENS", c.RouteTokens, &problems)
 	if strings.EqualFold(c.JWKSURL, Off) {
 		c.JWKSURL = ""
-	} else if c.JWKSURL != "" {
-		u, err := url.Parse(c.JWKSURL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			problems = append(problems, fmt.Sprintf("GEMINIHOOK_JWKS_URL=%q: want an absolute https URL or %q", c.JWKSURL, Off))
-		}
+	} else if c.JWKSURL != "" && !SafeJWKSURL(c.JWKSURL) {
+		problems = append(problems, fmt.Sprintf("GEMINIHOOK_JWKS_URL=%q: want an absolute https URL (http only for a loopback host) or %q", c.JWKSURL, Off))
 	}
-	if c.Secret == "" && c.JWKSURL == "" {
-		problems = append(problems, "GEMINIHOOK_SECRET and GEMINIHOOK_JWKS_URL are both off: no delivery could ever verify")
+	if c.Secret == "" && !c.Asymmetric() {
+		problems = append(problems, "GEMINIHOOK_SECRET is off and GEMINIHOOK_ROUTE_TOKENS or GEMINIHOOK_JWKS_URL is not set: no delivery could ever verify")
 	}
 	if c.QuarantineTopic == "" && c.Topic != "" {
 		c.QuarantineTopic = c.Topic + "-quarantine"

@@ -94,10 +94,61 @@ func TestLoadConfigReportsEverything(t *testing.T) {
 	}
 }
 
-func TestLoadConfigBothSchemesOff(t *testing.T) {
-	_, err := LoadConfig(env("GOOGLE_CLOUD_PROJECT", "p", "GEMINIHOOK_SECRET", "off", "GEMINIHOOK_JWKS_URL", "OFF"))
-	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "both off") {
-		t.Fatalf("err = %v, want both-off error", err)
+func TestLoadConfigNothingVerifies(t *testing.T) {
+	for _, kv := range [][]string{
+		{"GEMINIHOOK_SECRET", "off", "GEMINIHOOK_JWKS_URL", "OFF"},
+		{"GEMINIHOOK_SECRET", "off"}, // the JWKS alone turns nothing on: no route tokens
+		{"GEMINIHOOK_SECRET", "off", "GEMINIHOOK_ROUTE_TOKENS", "tokens", "GEMINIHOOK_JWKS_URL", "off"},
+	} {
+		_, err := LoadConfig(env(append([]string{"GOOGLE_CLOUD_PROJECT", "p"}, kv...)...))
+		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "no delivery could ever verify") {
+			t.Errorf("%v: err = %v, want the nothing-verifies error", kv, err)
+		}
+	}
+}
+
+func TestLoadConfigPerRequest(t *testing.T) {
+	tests := []struct {
+		kv              []string
+		asymmetric, jwt bool
+	}{
+		{nil, false, false},
+		{[]string{"GEMINIHOOK_JWT_AUDIENCE", "a"}, false, false},
+		{[]string{"GEMINIHOOK_ROUTE_TOKENS", "t"}, true, false},
+		{[]string{"GEMINIHOOK_ROUTE_TOKENS", "t", "GEMINIHOOK_JWT_AUDIENCE", "a"}, true, true},
+		{[]string{"GEMINIHOOK_ROUTE_TOKENS", "t", "GEMINIHOOK_JWT_AUDIENCE", "a", "GEMINIHOOK_JWKS_URL", "off"}, false, false},
+	}
+	for _, tt := range tests {
+		c, err := LoadConfig(env(append([]string{"GOOGLE_CLOUD_PROJECT", "p"}, tt.kv...)...))
+		if err != nil {
+			t.Fatalf("%v: %v", tt.kv, err)
+		}
+		if c.Asymmetric() != tt.asymmetric || c.JWT() != tt.jwt {
+			t.Errorf("%v: Asymmetric, JWT = %v, %v; want %v, %v", tt.kv, c.Asymmetric(), c.JWT(), tt.asymmetric, tt.jwt)
+		}
+		if tt.asymmetric && c.RouteTokens != "projects/p/secrets/t" {
+			t.Errorf("%v: RouteTokens = %q, want the full secret name", tt.kv, c.RouteTokens)
+		}
+	}
+}
+
+func TestSafeJWKSURL(t *testing.T) {
+	for u, want := range map[string]bool{
+		"https://generativelanguage.googleapis.com/.well-known/jwks.json": true,
+		"https://keys.example.test/jwks":                                  true,
+		"http://127.0.0.1:8080/.well-known/jwks.json":                     true,
+		"http://[::1]:9/jwks":                                             true,
+		"http://localhost/jwks":                                           true,
+		"http://keys.example.test/jwks":                                   false,
+		"http://10.0.0.1/jwks":                                            false,
+		"file:///etc/passwd":                                              false,
+		"https://user:pw@keys.example.test/jwks":                          false,
+		"//keys.example.test/jwks":                                        false,
+		"not a url":                                                       false,
+	} {
+		if got := SafeJWKSURL(u); got != want {
+			t.Errorf("SafeJWKSURL(%q) = %v, want %v", u, got, want)
+		}
 	}
 }
 

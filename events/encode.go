@@ -53,6 +53,7 @@ const (
 	AttrTruncated    = "geminihook-truncated"  // keys (and "data") cut to fit, comma-separated
 	AttrReason       = "quarantine_reason"     // quarantine: why Parse refused the body
 	AttrScheme       = "scheme"                // quarantine: the signature scheme
+	AttrBodySigned   = "body_signed"           // "true" when the signature covered the body (v1, v1a), "false" for jwt
 	AttrBodyBytes    = "geminihook-body-bytes" // quarantine: length of the body as received
 	AttrEmptyBody    = "geminihook-empty-body" // quarantine: "true" when data is EmptyBodyPlaceholder
 	truncatedKeyData = "data"
@@ -121,6 +122,7 @@ func (e Event) Attributes() map[string]string {
 	a.set(AttrEventType, e.Type)
 	a.set(AttrJobKind, string(e.Kind))
 	a.set(AttrOutcome, string(e.Outcome))
+	a.set(AttrBodySigned, bodySignedAttr(e.Scheme))
 	a.finish()
 	return a.m
 }
@@ -153,6 +155,7 @@ func QuarantineMessage(body []byte, webhookID, scheme string, reason error, rece
 	}
 	a.set(AttrContentType, QuarantineContentType)
 	a.set(AttrScheme, scheme)
+	a.set(AttrBodySigned, bodySignedAttr(scheme))
 	why := "unspecified"
 	if reason != nil {
 		why = reason.Error()
@@ -161,6 +164,29 @@ func QuarantineMessage(body []byte, webhookID, scheme string, reason error, rece
 	a.set(AttrBodyBytes, strconv.Itoa(len(body)))
 	a.finish()
 	return Message{Data: data, Attributes: a.m}
+}
+
+// BodySigned reports whether the scheme that verified the delivery signs
+// the body: "v1" (HMAC) and "v1a" (Ed25519) sign webhook-id, timestamp and
+// body; a "jwt" signs only its claims, so its body is authentic only as far
+// as the receiver's single-use rule for tokens goes. Consumers that demand a
+// body-signed event filter on the body_signed attribute.
+func (e Event) BodySigned() bool { return SchemeSignsBody(e.Scheme) }
+
+// SchemeSignsBody reports whether a delivery verified by scheme had its
+// body signed ("v1", "v1a").
+func SchemeSignsBody(scheme string) bool { return scheme == "v1" || scheme == "v1a" }
+
+// bodySignedAttr is the body_signed attribute of scheme, "" (left out) when
+// the scheme is unknown.
+func bodySignedAttr(scheme string) string {
+	switch {
+	case scheme == "":
+		return ""
+	case SchemeSignsBody(scheme):
+		return "true"
+	}
+	return "false"
 }
 
 // attrSet builds attributes within Pub/Sub's limits. Keys are this

@@ -42,6 +42,7 @@
 package secrets
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -120,6 +121,11 @@ type Options struct {
 	// Logger receives load results and warnings (never secret values).
 	// Default slog.Default().
 	Logger *slog.Logger
+	// Parse turns one version's payload into the value Secrets returns; a
+	// version whose payload it refuses is skipped. Its errors must not hold
+	// the payload. Default verify.ParseSecret (a whsec_ signing secret);
+	// route tokens use route.ParseToken.
+	Parse func(payload string) ([]byte, error)
 }
 
 // Source is a cached, self-refreshing set of HMAC secrets from all enabled
@@ -135,6 +141,7 @@ type Source struct {
 	timeout  time.Duration
 	now      func() time.Time
 	log      *slog.Logger
+	parse    func(string) ([]byte, error)
 
 	cur atomic.Pointer[state] // nil until the first load ends
 
@@ -178,27 +185,21 @@ func New(c *secretmanager.Client, secret string, o Options) (*Source, error) {
 	s := &Source{
 		client:   c,
 		name:     secret,
-		maxAge:   cmp(o.MaxAge, DefaultMaxAge),
-		cooldown: cmp(o.Cooldown, DefaultCooldown),
-		retry:    cmp(o.RetryInterval, DefaultRetryInterval),
-		timeout:  cmp(o.Timeout, DefaultTimeout),
+		maxAge:   cmp.Or(o.MaxAge, DefaultMaxAge),
+		cooldown: cmp.Or(o.Cooldown, DefaultCooldown),
+		retry:    cmp.Or(o.RetryInterval, DefaultRetryInterval),
+		timeout:  cmp.Or(o.Timeout, DefaultTimeout),
 		now:      o.Now,
-		log:      o.Logger,
+		log:      cmp.Or(o.Logger, slog.Default()),
+		parse:    o.Parse,
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
-	if s.log == nil {
-		s.log = slog.Default()
+	if s.parse == nil {
+		s.parse = verify.ParseSecret
 	}
 	return s, nil
-}
-
-func cmp(d, def time.Duration) time.Duration {
-	if d == 0 {
-		return def
-	}
-	return d
 }
 
 // Name is the secret's full name, as given to New.
@@ -459,9 +460,9 @@ func (s *Source) access(ctx context.Context, name string) (key []byte, skip, bad
 	if len(data) > MaxPayloadBytes {
 		return nil, fmt.Errorf("payload of %d bytes exceeds %d", len(data), MaxPayloadBytes), nil
 	}
-	key, err = verify.ParseSecret(string(data))
+	key, err = s.parse(string(data))
 	if err != nil {
-		return nil, err, nil // ParseSecret's errors hold no secret material
+		return nil, err, nil // Parse's errors hold no secret material
 	}
 	return key, nil, nil
 }
