@@ -4,13 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/geminihook/geminihook/events"
+	"github.com/geminihook/geminihook/verify"
 )
 
 // Defaults of the configuration, also used by the local CLI.
@@ -229,27 +229,6 @@ func (c Config) Asymmetric() bool { return c.RouteTokens != "" && c.JWKSURL != "
 // audience to check.
 func (c Config) JWT() bool { return c.Asymmetric() && c.Audience != "" }
 
-// SafeJWKSURL reports whether u may be fetched for keys: an absolute https
-// URL, or http to a loopback host (local runs and tests).
-func SafeJWKSURL(u string) bool {
-	p, err := url.Parse(u)
-	if err != nil || p.Host == "" || p.User != nil {
-		return false
-	}
-	switch p.Scheme {
-	case "https":
-		return true
-	case "http":
-		h := p.Hostname()
-		if strings.EqualFold(h, "localhost") {
-			return true
-		}
-		ip := net.ParseIP(h)
-		return ip != nil && ip.IsLoopback()
-	}
-	return false
-}
-
 // resolve turns ids into full resource names, applies the "off" switches
 // and checks the rules that involve several variables.
 func (c *Config) resolve() []string {
@@ -258,7 +237,7 @@ func (c *Config) resolve() []string {
 	c.RouteTokens = c.secretName("GEMINIHOOK_ROUTE_TOKENS", c.RouteTokens, &problems)
 	if strings.EqualFold(c.JWKSURL, Off) {
 		c.JWKSURL = ""
-	} else if c.JWKSURL != "" && !SafeJWKSURL(c.JWKSURL) {
+	} else if c.JWKSURL != "" && !verify.SafeJWKSURL(c.JWKSURL) {
 		problems = append(problems, fmt.Sprintf("GEMINIHOOK_JWKS_URL=%q: want an absolute https URL (http only for a loopback host) or %q", c.JWKSURL, Off))
 	}
 	if c.Secret == "" && !c.Asymmetric() {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/geminihook/geminihook/events"
+	"github.com/geminihook/geminihook/verify"
 )
 
 func env(kv ...string) func(string) string {
@@ -132,7 +133,7 @@ func TestLoadConfigPerRequest(t *testing.T) {
 	}
 }
 
-func TestSafeJWKSURL(t *testing.T) {
+func TestJWKSURLPolicy(t *testing.T) {
 	for u, want := range map[string]bool{
 		"https://generativelanguage.googleapis.com/.well-known/jwks.json": true,
 		"https://keys.example.test/jwks":                                  true,
@@ -146,8 +147,8 @@ func TestSafeJWKSURL(t *testing.T) {
 		"//keys.example.test/jwks":                                        false,
 		"not a url":                                                       false,
 	} {
-		if got := SafeJWKSURL(u); got != want {
-			t.Errorf("SafeJWKSURL(%q) = %v, want %v", u, got, want)
+		if got := verify.SafeJWKSURL(u); got != want {
+			t.Errorf("verify.SafeJWKSURL(%q) = %v, want %v", u, got, want)
 		}
 	}
 }

@@ -5,7 +5,8 @@ import "errors"
 // The error vocabulary of the package. Every error returned by this package
 // wraps exactly one of these, so callers decide with errors.Is. The HTTP
 // layer maps them as follows: ErrMissingHeaders and ErrInvalidHeaders → 400;
-// ErrNoMatchingSignature, ErrTimestampTooOld and ErrTimestampTooNew → 401;
+// ErrNoMatchingSignature, ErrSchemeDisabled, ErrTimestampTooOld and
+// ErrTimestampTooNew → 401;
 // ErrKeysUnavailable → 503. ErrInvalidSecret and ErrInvalidOptions are
 // configuration errors reported by constructors.
 var (
@@ -13,11 +14,17 @@ var (
 	// is absent or empty.
 	ErrMissingHeaders = errors.New("verify: missing webhook headers")
 	// ErrInvalidHeaders: a webhook header is present but malformed: repeated,
-	// over its size limit, or a timestamp that is not a plain decimal integer.
+	// over its size limit, a webhook-id that is not valid UTF-8 or holds
+	// control characters, or a timestamp that is not a plain decimal integer.
 	ErrInvalidHeaders = errors.New("verify: invalid webhook headers")
 	// ErrNoMatchingSignature: no signature token verified against any key,
-	// including JWTs whose claims (exp, nbf, aud) do not hold.
+	// including JWTs whose claims (exp, nbf, iat, aud, iss) do not hold.
 	ErrNoMatchingSignature = errors.New("verify: no matching signature")
+	// ErrSchemeDisabled: webhook-signature holds tokens only of schemes this
+	// Verifier does not accept (v1 without secrets, v1a without a JWKS, a
+	// JWT without a JWKS or without an audience). Precheck reports it before
+	// the body is read.
+	ErrSchemeDisabled = errors.New("verify: signature scheme not accepted here")
 	// ErrTimestampTooOld: webhook-timestamp is further in the past than the
 	// tolerance allows.
 	ErrTimestampTooOld = errors.New("verify: webhook timestamp too old")

@@ -40,10 +40,11 @@ func Example() {
 // the keys of a JWK Set, here served by verifytest.
 func Example_jwks() {
 	signer := verifytest.NewSigner()
+	signer.Audience = "https://hooks.example.test/gemini" // JWTs are accepted only for an audience of ours
 	jwks := verifytest.NewJWKSServer(verifytest.JWKS(signer))
 	defer jwks.Close()
 
-	v, err := verify.New(verify.Options{JWKSURL: jwks.URL})
+	v, err := verify.New(verify.Options{JWKSURL: jwks.URL, Audience: signer.Audience})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -70,7 +71,7 @@ func ExampleVerifier_Verify_statusCodes() {
 			return http.StatusBadRequest
 		case errors.Is(err, verify.ErrKeysUnavailable):
 			return http.StatusServiceUnavailable
-		default: // ErrNoMatchingSignature, ErrTimestampTooOld, ErrTimestampTooNew
+		default: // ErrNoMatchingSignature, ErrSchemeDisabled, ErrTimestampTooOld, ErrTimestampTooNew
 			return http.StatusUnauthorized
 		}
 	}

@@ -84,10 +84,12 @@ func FuzzVerify(f *testing.F) {
 	a := verifytest.NewSigner()
 	srv := verifytest.NewJWKSServer(verifytest.JWKS(a))
 	defer srv.Close()
+	a.Audience = "https://hooks.example.test/gemini"
 	v, err := New(Options{
-		Secrets: StaticSecrets(verifytest.Secret),
-		JWKSURL: srv.URL,
-		Now:     func() time.Time { return fuzzT0 },
+		Secrets:  StaticSecrets(verifytest.Secret),
+		JWKSURL:  srv.URL,
+		Audience: a.Audience,
+		Now:      func() time.Time { return fuzzT0 },
 	})
 	if err != nil {
 		f.Fatal(err)
@@ -108,7 +110,7 @@ func FuzzVerify(f *testing.F) {
 		h := http.Header{hdrID: {id}, hdrTimestamp: {tsText}, hdrSignature: {sig}}
 		m, err := v.Verify(context.Background(), h, body)
 		if err != nil {
-			for _, e := range []error{ErrMissingHeaders, ErrInvalidHeaders, ErrNoMatchingSignature, ErrTimestampTooOld, ErrTimestampTooNew} {
+			for _, e := range []error{ErrMissingHeaders, ErrInvalidHeaders, ErrNoMatchingSignature, ErrSchemeDisabled, ErrTimestampTooOld, ErrTimestampTooNew} {
 				if errors.Is(err, e) {
 					return
 				}

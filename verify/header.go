@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Limits on the webhook headers. A header over its limit is answered with
@@ -50,6 +52,24 @@ func headerValue(h http.Header, canonical, lower string) (string, error) {
 		return "", fmt.Errorf("%w: %s repeated", ErrInvalidHeaders, lower)
 	}
 	return vs[0], nil
+}
+
+// checkID applies MaxIDBytes and refuses a webhook-id that is not valid
+// UTF-8 or holds a control character (C0, DEL or C1): the id becomes the
+// CloudEvents id, and JSON and Pub/Sub would turn two such ids into one.
+func checkID(id string) error {
+	if len(id) > MaxIDBytes {
+		return fmt.Errorf("%w: webhook-id over %d bytes", ErrInvalidHeaders, MaxIDBytes)
+	}
+	if !utf8.ValidString(id) {
+		return fmt.Errorf("%w: webhook-id is not valid UTF-8", ErrInvalidHeaders)
+	}
+	for _, r := range id {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("%w: webhook-id holds a control character", ErrInvalidHeaders)
+		}
+	}
+	return nil
 }
 
 // parseTimestamp accepts only a plain decimal integer of Unix seconds: no

@@ -34,9 +34,23 @@ type env struct {
 	clock *clock
 }
 
+// testAudience is the JWT audience of newEnv's Verifier and signers.
+const testAudience = "https://hooks.example.test/gemini"
+
+// noAudience as Options.Audience makes newEnv build a Verifier without an
+// audience (JWT off).
+const noAudience = "\x00none"
+
 func newEnv(t *testing.T, o verify.Options) *env {
 	t.Helper()
 	e := &env{a: verifytest.NewSigner(), b: verifytest.NewSecondSigner(), clock: newClock(t0)}
+	switch o.Audience {
+	case "":
+		o.Audience = testAudience
+	case noAudience:
+		o.Audience = ""
+	}
+	e.a.Audience, e.b.Audience = testAudience, testAudience
 	e.srv = verifytest.NewJWKSServer(verifytest.JWKS(e.a))
 	t.Cleanup(e.srv.Close)
 	if o.Secrets == nil {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -282,14 +283,33 @@ func NewJWKS(o JWKSOptions) (*JWKS, error) {
 }
 
 func checkJWKSURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil {
-		return fmt.Errorf("%w: JWKS URL: %v", ErrInvalidOptions, err)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%w: JWKS URL must be an absolute http(s) URL", ErrInvalidOptions)
+	if !SafeJWKSURL(s) {
+		return fmt.Errorf("%w: JWKS URL must be an absolute https URL (http only for a loopback host)", ErrInvalidOptions)
 	}
 	return nil
+}
+
+// SafeJWKSURL reports whether s may be fetched for keys: an absolute https
+// URL without user information, or http to a loopback host (local runs and
+// tests). Keys fetched over plain http from elsewhere could be replaced on
+// the way.
+func SafeJWKSURL(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.User != nil {
+		return false
+	}
+	switch u.Scheme {
+	case "https":
+		return true
+	case "http":
+		h := u.Hostname()
+		if strings.EqualFold(h, "localhost") {
+			return true
+		}
+		ip := net.ParseIP(h)
+		return ip != nil && ip.IsLoopback()
+	}
+	return false
 }
 
 // Keys returns the current key set. When the cached set has expired (or

@@ -33,7 +33,18 @@ type jwtHeader struct {
 type jwtClaims struct {
 	Exp *float64        `json:"exp"`
 	Nbf *float64        `json:"nbf"`
+	Iat *float64        `json:"iat"`
 	Aud json.RawMessage `json:"aud"`
+	Iss *string         `json:"iss"`
+}
+
+// jwtRules are the claim checks of one verification.
+type jwtRules struct {
+	now       time.Time
+	tolerance time.Duration // leeway for exp, nbf and iat
+	lifetime  time.Duration // longest exp - iat (exp - now without iat)
+	audience  string        // required in aud; never empty here
+	issuer    string        // required iss when set
 }
 
 // jwtParts is a structurally valid RS256 JWT whose signature is not yet
@@ -55,6 +66,10 @@ var (
 	errJWTSig     = errors.New("jwt: bad signature")
 	errJWTClaims  = errors.New("jwt: malformed claims")
 	errJWTExpired = errors.New("jwt: expired")
+	errJWTNoExp   = errors.New("jwt: no exp")
+	errJWTLong    = errors.New("jwt: lifetime too long")
+	errJWTIat     = errors.New("jwt: issued in the future (iat)")
+	errJWTIss     = errors.New("jwt: issuer mismatch")
 	errJWTNotYet  = errors.New("jwt: not yet valid (nbf)")
 	errJWTAud     = errors.New("jwt: audience mismatch")
 )
@@ -88,10 +103,12 @@ func parseJWT(tok string) (jwtParts, error) {
 	return jwtParts{kid: hdr.Kid, signed: tok[:len(h)+1+len(p)], payload: p, sig: s}, nil
 }
 
-// verifyJWT checks an RS256 JWT against ks: signature first, then the claims
-// exp and nbf (when present, with tolerance as leeway) and aud (when
-// audience is set; string or array).
-func verifyJWT(tok string, ks *KeySet, now time.Time, tolerance time.Duration, audience string) (kid string, out jwtOutcome, err error) {
+// verifyJWT checks an RS256 JWT against ks: signature first, then the
+// claims: exp required and not past, nbf and iat (when present) not in the
+// future, the lifetime (exp - iat, or exp - now without iat) at most
+// r.lifetime, all with r.tolerance as leeway; aud must contain r.audience
+// (string or array) and iss equal r.issuer when that is set.
+func verifyJWT(tok string, ks *KeySet, r jwtRules) (kid string, out jwtOutcome, err error) {
 	jp, err := parseJWT(tok)
 	if err != nil {
 		return "", jwtRejected, err
@@ -116,16 +133,27 @@ func verifyJWT(tok string, ks *KeySet, now time.Time, tolerance time.Duration, a
 	if err := json.Unmarshal(cb, &c); err != nil || !bytes.HasPrefix(bytes.TrimSpace(cb), []byte("{")) {
 		return jp.kid, jwtRejected, errJWTClaims
 	}
-	leeway := tolerance.Seconds()
-	t := float64(now.UnixNano()) / 1e9
-	if c.Exp != nil && t > *c.Exp+leeway {
+	leeway := r.tolerance.Seconds()
+	t := float64(r.now.UnixNano()) / 1e9
+	start := t
+	if c.Iat != nil {
+		start = *c.Iat
+	}
+	switch {
+	case c.Exp == nil:
+		return jp.kid, jwtRejected, errJWTNoExp
+	case t > *c.Exp+leeway:
 		return jp.kid, jwtRejected, errJWTExpired
-	}
-	if c.Nbf != nil && t+leeway < *c.Nbf {
+	case c.Nbf != nil && t+leeway < *c.Nbf:
 		return jp.kid, jwtRejected, errJWTNotYet
-	}
-	if audience != "" && !hasAudience(c.Aud, audience) {
+	case c.Iat != nil && t+leeway < *c.Iat:
+		return jp.kid, jwtRejected, errJWTIat
+	case *c.Exp-start > r.lifetime.Seconds()+leeway:
+		return jp.kid, jwtRejected, errJWTLong
+	case !hasAudience(c.Aud, r.audience):
 		return jp.kid, jwtRejected, errJWTAud
+	case r.issuer != "" && (c.Iss == nil || *c.Iss != r.issuer):
+		return jp.kid, jwtRejected, errJWTIss
 	}
 	return jp.kid, jwtOK, nil
 }
@@ -134,6 +162,9 @@ func verifyJWT(tok string, ks *KeySet, now time.Time, tolerance time.Duration, a
 // strings) contains want.
 func hasAudience(raw json.RawMessage, want string) bool {
 	if len(raw) == 0 {
+		return false
+	}
+	if want == "" {
 		return false
 	}
 	var one string

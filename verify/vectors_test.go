@@ -3,6 +3,7 @@ package verify_test
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -126,7 +127,11 @@ func TestVectors(t *testing.T) {
 				t.Fatalf("Verify = %v, want nil", err)
 			}
 			ts, _ := strconv.ParseInt(vec.Timestamp, 10, 64)
-			want := verify.Message{ID: vec.ID, Timestamp: time.Unix(ts, 0).UTC(), Scheme: verify.Scheme(vec.Scheme), KeyID: vec.KeyID}
+			want := verify.Message{ID: vec.ID, Timestamp: time.Unix(ts, 0).UTC(), Scheme: verify.Scheme(vec.Scheme), KeyID: vec.KeyID, BodySigned: vec.Scheme != "jwt"}
+			if vec.Scheme == "jwt" {
+				sum := sha256.Sum256([]byte(vec.Signature))
+				want.TokenID = hex.EncodeToString(sum[:])
+			}
 			if m != want {
 				t.Errorf("Verify = %+v, want %+v", m, want)
 			}

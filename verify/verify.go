@@ -1,11 +1,13 @@
 package verify
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"hash"
 	"net/http"
@@ -19,6 +21,11 @@ import (
 // DefaultTolerance is the replay window used when Options.Tolerance is zero:
 // webhook-timestamp may be this far in the past or the future.
 const DefaultTolerance = 5 * time.Minute
+
+// DefaultMaxTokenLifetime is the longest JWT lifetime accepted when
+// Options.MaxTokenLifetime is zero. A delivery's token needs minutes; a
+// token good for a day is one a thief can use for a day.
+const DefaultMaxTokenLifetime = time.Hour
 
 // Scheme names the signature scheme that verified a message.
 type Scheme string
@@ -47,6 +54,14 @@ type Message struct {
 	// rotation); for v1a the kid of the matching Ed25519 JWK ("" if it has
 	// none); for jwt the kid of the JWT header.
 	KeyID string
+	// BodySigned reports whether the signature covered the body: true for
+	// v1 and v1a, false for jwt (a JWT signs only its claims).
+	BodySigned bool
+	// TokenID identifies the single-use credential that verified a jwt
+	// delivery: the hex SHA-256 of the token. A JWT does not sign the body,
+	// so the caller must accept one TokenID for one webhook-id only (the
+	// ledger's Delivery.Token). Empty for v1 and v1a.
+	TokenID string
 }
 
 // Options configures New.
@@ -57,9 +72,17 @@ type Options struct {
 	// Ed25519 (v1a) and RSA (JWT) keys. Empty turns both schemes off. Other
 	// URL schemes (file://) are refused.
 	JWKSURL string
-	// Audience, when set, must appear in a JWT's aud claim (string or
-	// array). Empty means aud is not checked.
+	// Audience must appear in a JWT's aud claim (string or array). Empty
+	// turns JWT deliveries off: a JWT without an audience of ours could
+	// have been issued to anyone.
 	Audience string
+	// Issuer, when set, must equal a JWT's iss claim. Empty means iss is not
+	// checked.
+	Issuer string
+	// MaxTokenLifetime bounds a JWT's lifetime: exp - iat, or exp - now
+	// without iat, may exceed it by at most Tolerance. Zero means
+	// DefaultMaxTokenLifetime.
+	MaxTokenLifetime time.Duration
 	// Tolerance is the replay window for webhook-timestamp and the leeway
 	// for JWT exp and nbf. Zero means DefaultTolerance; negative is refused.
 	Tolerance time.Duration
@@ -77,6 +100,8 @@ type Verifier struct {
 	secrets   SecretSource
 	jwks      *JWKS
 	audience  string
+	issuer    string
+	lifetime  time.Duration
 	tolerance time.Duration
 	now       func() time.Time
 	macs      macPools
@@ -91,8 +116,8 @@ func New(o Options) (*Verifier, error) {
 	if o.Secrets == nil && o.JWKSURL == "" {
 		return nil, fmt.Errorf("%w: neither Secrets nor JWKSURL set", ErrInvalidOptions)
 	}
-	if o.Tolerance < 0 {
-		return nil, fmt.Errorf("%w: negative Tolerance", ErrInvalidOptions)
+	if o.Tolerance < 0 || o.MaxTokenLifetime < 0 {
+		return nil, fmt.Errorf("%w: negative Tolerance or MaxTokenLifetime", ErrInvalidOptions)
 	}
 	if s, ok := o.Secrets.(*staticSecrets); ok && s.err != nil {
 		return nil, s.err
@@ -100,11 +125,10 @@ func New(o Options) (*Verifier, error) {
 	v := &Verifier{
 		secrets:   o.Secrets,
 		audience:  o.Audience,
-		tolerance: o.Tolerance,
+		issuer:    o.Issuer,
+		lifetime:  cmp.Or(o.MaxTokenLifetime, DefaultMaxTokenLifetime),
+		tolerance: cmp.Or(o.Tolerance, DefaultTolerance),
 		now:       o.Now,
-	}
-	if v.tolerance == 0 {
-		v.tolerance = DefaultTolerance
 	}
 	if v.now == nil {
 		v.now = time.Now
@@ -119,48 +143,93 @@ func New(o Options) (*Verifier, error) {
 	return v, nil
 }
 
+// Schemes reports which schemes v accepts: v1 with Secrets, v1a with a
+// JWKS, jwt with a JWKS and an Audience.
+func (v *Verifier) Schemes() []Scheme {
+	var ss []Scheme
+	if v.secrets != nil {
+		ss = append(ss, SchemeV1)
+	}
+	if v.jwks != nil {
+		ss = append(ss, SchemeV1a)
+		if v.audience != "" {
+			ss = append(ss, SchemeJWT)
+		}
+	}
+	return ss
+}
+
+// Precheck runs every check of Verify that needs no body and no key: the
+// three headers present (ErrMissingHeaders) and well formed
+// (ErrInvalidHeaders), the timestamp within the tolerance
+// (ErrTimestampTooOld, ErrTimestampTooNew), and at least one token of a
+// scheme v accepts (ErrSchemeDisabled when the only tokens are of schemes
+// it does not accept, ErrNoMatchingSignature when none is usable at all).
+// A server calls it before reading the body, so that a request that can
+// never verify costs no read. It does no I/O.
+func (v *Verifier) Precheck(h http.Header) error {
+	var c check
+	return v.parse(h, &c)
+}
+
 // Verify checks one delivery: h are its headers (http.Header as net/http
 // gives them; lower-case keys are accepted too) and body its raw body,
-// exactly as received. Checks run cheapest first: the three webhook headers
-// present (ErrMissingHeaders) and well-formed (ErrInvalidHeaders), then the
-// timestamp within the tolerance (ErrTimestampTooOld, ErrTimestampTooNew),
-// then the signature tokens (ErrNoMatchingSignature). A delivery is valid
-// when any token verifies; tokens of unknown versions and malformed tokens
-// are skipped. When the keys cannot be obtained and nothing else verified,
-// the error wraps ErrKeysUnavailable. Signatures are compared in constant
-// time. Error texts never contain secrets, signatures or the body.
+// exactly as received. Checks run cheapest first: Precheck's, then the
+// signature tokens (ErrNoMatchingSignature). A delivery is valid when any
+// token verifies; tokens of unknown versions and malformed tokens are
+// skipped. When the keys cannot be obtained and nothing else verified, the
+// error wraps ErrKeysUnavailable. Signatures are compared in constant time.
+// Error texts never contain secrets, signatures or the body.
 func (v *Verifier) Verify(ctx context.Context, h http.Header, body []byte) (Message, error) {
-	id, err := headerValue(h, hdrID, lowID)
-	if err != nil {
+	c := check{body: body}
+	if err := v.parse(h, &c); err != nil {
 		return Message{}, err
 	}
-	tsText, err := headerValue(h, hdrTimestamp, lowTimestamp)
-	if err != nil {
-		return Message{}, err
-	}
-	sigText, err := headerValue(h, hdrSignature, lowSignature)
-	if err != nil {
-		return Message{}, err
-	}
-	if len(id) > MaxIDBytes {
-		return Message{}, fmt.Errorf("%w: webhook-id over %d bytes", ErrInvalidHeaders, MaxIDBytes)
-	}
-	ts, err := parseTimestamp(tsText)
-	if err != nil {
-		return Message{}, err
-	}
-	c := check{v: v, id: id, ts: tsText, body: body}
-	if err := parseSignatureHeader(sigText, &c.sh); err != nil {
-		return Message{}, err
-	}
-	if err := v.checkTimestamp(ts); err != nil {
-		return Message{}, err
-	}
-	m := Message{ID: id, Timestamp: time.Unix(ts, 0).UTC()}
+	m := Message{ID: c.id, Timestamp: time.Unix(c.tsUnix, 0).UTC()}
 	if c.run(ctx, &m) {
+		m.BodySigned = m.Scheme != SchemeJWT
 		return m, nil
 	}
 	return Message{}, c.err()
+}
+
+// parse reads the three headers into c, applies the replay window and
+// classifies the signature tokens.
+func (v *Verifier) parse(h http.Header, c *check) error {
+	id, err := headerValue(h, hdrID, lowID)
+	if err != nil {
+		return err
+	}
+	tsText, err := headerValue(h, hdrTimestamp, lowTimestamp)
+	if err != nil {
+		return err
+	}
+	sigText, err := headerValue(h, hdrSignature, lowSignature)
+	if err != nil {
+		return err
+	}
+	if err := checkID(id); err != nil {
+		return err
+	}
+	ts, err := parseTimestamp(tsText)
+	if err != nil {
+		return err
+	}
+	if err := parseSignatureHeader(sigText, &c.sh); err != nil {
+		return err
+	}
+	if err := v.checkTimestamp(ts); err != nil {
+		return err
+	}
+	c.v, c.id, c.ts, c.tsUnix = v, id, tsText, ts
+	c.classify()
+	switch {
+	case c.v1+c.v1a+c.jwt > 0:
+		return nil
+	case c.symmetricOff || c.asymmetricOff || c.jwtOff:
+		return fmt.Errorf("%w: %s", ErrSchemeDisabled, c.summary())
+	}
+	return fmt.Errorf("%w: %s", ErrNoMatchingSignature, c.summary())
 }
 
 // checkTimestamp applies the tolerance. now is truncated to whole seconds,
@@ -180,11 +249,12 @@ func (v *Verifier) checkTimestamp(ts int64) error {
 // check is the state of one signature check: what was tried, for the error
 // text on failure.
 type check struct {
-	v    *Verifier
-	id   string
-	ts   string
-	body []byte
-	sh   sigHeader
+	v      *Verifier
+	id     string
+	ts     string
+	tsUnix int64
+	body   []byte
+	sh     sigHeader
 
 	msg []byte // id.ts.body, built once for Ed25519
 
@@ -197,14 +267,15 @@ type check struct {
 	refreshV1      bool  // the secret source loaded new secrets
 	refreshJWKS    bool  // the JWKS loaded a new set
 	asymmetricOff  bool  // v1a/JWT tokens present but no JWKS configured
+	jwtOff         bool  // JWT tokens present but no audience configured
 	symmetricOff   bool  // v1 tokens present but no secrets configured
 	wantJWKSUpdate bool  // an asymmetric check failed in a way new keys may fix
 	v1Sigs         [MaxSignatureTokens][sha256.Size]byte
 }
 
-// run decodes the tokens, tries them with the cached keys, then, if none
-// verified, refreshes the sources that could help and tries once more.
-func (c *check) run(ctx context.Context, m *Message) bool {
+// classify decodes the tokens and counts them per scheme, leaving out the
+// schemes that v does not accept.
+func (c *check) classify() {
 	for i := 0; i < c.sh.n; i++ {
 		t := c.sh.toks[i]
 		switch t.kind {
@@ -232,7 +303,14 @@ func (c *check) run(ctx context.Context, m *Message) bool {
 	if c.v1a+c.jwt > 0 && c.v.jwks == nil {
 		c.asymmetricOff, c.v1a, c.jwt = true, 0, 0
 	}
+	if c.jwt > 0 && c.v.audience == "" {
+		c.jwtOff, c.jwt = true, 0
+	}
+}
 
+// run tries the tokens with the cached keys, then, if none verified,
+// refreshes the sources that could help and tries once more.
+func (c *check) run(ctx context.Context, m *Message) bool {
 	if c.v1 > 0 {
 		if keys, err := c.v.secrets.Secrets(ctx); err != nil {
 			c.secretsErr = err
@@ -274,23 +352,18 @@ func (c *check) run(ctx context.Context, m *Message) bool {
 	return false
 }
 
-var (
-	stdStrict    = base64.StdEncoding.Strict()
-	rawStdStrict = base64.RawStdEncoding.Strict()
-)
+var stdStrict = base64.StdEncoding.Strict()
 
-// decodeSig decodes standard base64 (padded or not) of exactly len(dst)
-// bytes into dst without allocating. Only the canonical encoding is
-// accepted: no line breaks (which encoding/base64 would skip) and no
-// nonzero padding bits, so that one signature has one spelling.
+// decodeSig decodes padded standard base64 of exactly len(dst) bytes into
+// dst without allocating. Only the canonical encoding is accepted: padded
+// as RFC 4648 and every Standard Webhooks reference library require, no
+// line breaks (which encoding/base64 would skip) and no nonzero padding
+// bits, so that one signature has one spelling.
 func decodeSig(dst []byte, s string) bool {
 	var src [128]byte
 	var out [96]byte
 	enc := stdStrict
-	if !strings.HasSuffix(s, "=") {
-		enc = rawStdStrict
-	}
-	if len(s) > len(src) || enc.DecodedLen(len(s)) > len(out) || strings.ContainsAny(s, "\r\n") {
+	if len(s) > len(src) || len(s)%4 != 0 || enc.DecodedLen(len(s)) > len(out) || strings.ContainsAny(s, "\r\n") {
 		return false
 	}
 	n := copy(src[:], s)
@@ -361,9 +434,14 @@ func (c *check) matchAsymmetric(ks *KeySet, m *Message) bool {
 		if c.sh.toks[j].kind != tokJWT {
 			continue
 		}
-		kid, out, err := verifyJWT(c.sh.toks[j].value, ks, c.v.now(), c.v.tolerance, c.v.audience)
+		tok := c.sh.toks[j].value
+		kid, out, err := verifyJWT(tok, ks, jwtRules{
+			now: c.v.now(), tolerance: c.v.tolerance, lifetime: c.v.lifetime,
+			audience: c.v.audience, issuer: c.v.issuer,
+		})
 		if out == jwtOK {
-			m.Scheme, m.KeyID = SchemeJWT, kid
+			sum := sha256.Sum256([]byte(tok))
+			m.Scheme, m.KeyID, m.TokenID = SchemeJWT, kid, hex.EncodeToString(sum[:])
 			return true
 		}
 		if c.jwtErr == nil {
@@ -376,19 +454,29 @@ func (c *check) matchAsymmetric(ks *KeySet, m *Message) bool {
 	return false
 }
 
-// err describes the failure. Only counts and fixed phrases: nothing a
-// sender controls beyond its shape, never a key or signature.
-func (c *check) err() error {
+// summary lists the tokens found. Only counts and fixed phrases: nothing
+// a sender controls beyond its shape, never a key or signature.
+func (c *check) summary() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "tokens: %d v1, %d v1a, %d jwt, %d skipped", c.v1, c.v1a, c.jwt, c.skipped)
-	if c.v1 > 0 {
-		fmt.Fprintf(&b, "; %d secret(s) tried", c.secretsN)
-	}
 	if c.symmetricOff {
 		b.WriteString("; v1 tokens ignored: no secrets configured")
 	}
 	if c.asymmetricOff {
-		b.WriteString("; v1a/jwt tokens ignored: no JWKS configured")
+		b.WriteString("; v1a/jwt tokens ignored: no JWKS configured here")
+	}
+	if c.jwtOff {
+		b.WriteString("; jwt tokens ignored: no audience configured")
+	}
+	return b.String()
+}
+
+// err describes the failure of run, in the terms of summary.
+func (c *check) err() error {
+	var b strings.Builder
+	b.WriteString(c.summary())
+	if c.v1 > 0 {
+		fmt.Fprintf(&b, "; %d secret(s) tried", c.secretsN)
 	}
 	if c.jwtErr != nil {
 		fmt.Fprintf(&b, "; %v", c.jwtErr)

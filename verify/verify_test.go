@@ -6,9 +6,11 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -233,7 +235,9 @@ func TestHeaders(t *testing.T) {
 		{"only spaces", http.Header{"Webhook-Id": {id}, "Webhook-Timestamp": {ts}, "Webhook-Signature": {"   "}}, verify.ErrInvalidHeaders},
 		{"extra spaces", cloneHeader(valid, map[string]string{"Webhook-Signature": "  v1,AAAA   " + tok + "  "}), nil},
 		{"malformed tokens around a good one", cloneHeader(valid, map[string]string{"Webhook-Signature": "garbage v1, ,v1 v1,!!! v1a,@@ a.b.c v2," + raw + " " + tok}), nil},
-		{"unpadded v1", cloneHeader(valid, map[string]string{"Webhook-Signature": strings.TrimRight(tok, "=")}), nil},
+		// Every Standard Webhooks reference library compares the padded
+		// text: one signature, one spelling.
+		{"unpadded v1", cloneHeader(valid, map[string]string{"Webhook-Signature": strings.TrimRight(tok, "=")}), verify.ErrNoMatchingSignature},
 		{"v1 alone", cloneHeader(valid, map[string]string{"Webhook-Signature": "v1,"}), verify.ErrNoMatchingSignature},
 		{"comma alone", cloneHeader(valid, map[string]string{"Webhook-Signature": ","}), verify.ErrNoMatchingSignature},
 		{"no version", cloneHeader(valid, map[string]string{"Webhook-Signature": raw}), verify.ErrNoMatchingSignature},
@@ -281,7 +285,7 @@ func TestV1a(t *testing.T) {
 		name, sig string
 		want      error
 	}{
-		{"unpadded", strings.TrimRight(sig, "="), nil},
+		{"unpadded", strings.TrimRight(sig, "="), verify.ErrNoMatchingSignature},
 		{"among others", "v1,AAAA v1a,AAAA " + sig + " v2,zz", nil},
 		{"other key", e.b.V1aToken(id, t0, body), verify.ErrNoMatchingSignature},
 		{"bit flipped", sig[:10] + string(sig[10]^1) + sig[11:], verify.ErrNoMatchingSignature},
@@ -404,7 +408,16 @@ func TestJWTAttacks(t *testing.T) {
 		{"payload swapped", parts[0] + "." + verifytest.EncodeJWTPart(claims(map[string]any{"iss": "evil"})) + "." + parts[2], false},
 		{"expired beyond leeway", a.SignJWT(hdr, claims(map[string]any{"exp": now - 301})), false},
 		{"expired within leeway", a.SignJWT(hdr, claims(map[string]any{"exp": now - 300})), true},
-		{"no exp", a.SignJWT(hdr, claims(map[string]any{"exp": nil})), true},
+		{"no exp", a.SignJWT(hdr, claims(map[string]any{"exp": nil})), false},
+		{"2-hour lifetime", a.SignJWT(hdr, claims(map[string]any{"iat": now - 60, "exp": now - 60 + 7200})), false},
+		{"lifetime 1 h + leeway", a.SignJWT(hdr, claims(map[string]any{"iat": now - 60, "exp": now - 60 + 3600 + 300})), true},
+		{"lifetime 1 h + leeway + 1 s", a.SignJWT(hdr, claims(map[string]any{"iat": now - 60, "exp": now - 60 + 3600 + 301})), false},
+		{"no iat, exp in 2 h", a.SignJWT(hdr, claims(map[string]any{"iat": nil, "exp": now + 7200})), false},
+		{"no iat, exp in 1 h", a.SignJWT(hdr, claims(map[string]any{"iat": nil, "exp": now + 3600})), true},
+		{"iat in the future beyond leeway", a.SignJWT(hdr, claims(map[string]any{"iat": now + 301, "exp": now + 600})), false},
+		{"no aud", a.SignJWT(hdr, claims(map[string]any{"aud": nil})), false},
+		{"aud array with ours", a.SignJWT(hdr, claims(map[string]any{"aud": []string{"https://other.example", vecAud}})), true},
+		{"aud array without ours", a.SignJWT(hdr, claims(map[string]any{"aud": []string{"https://other.example"}})), false},
 		{"fractional exp", a.SignJWT(hdr, claims(map[string]any{"exp": float64(now) + 0.5})), true},
 		{"exp as string", a.SignJWT(hdr, claims(map[string]any{"exp": "9999999999"})), false},
 		{"future nbf beyond leeway", a.SignJWT(hdr, claims(map[string]any{"nbf": now + 301})), false},
@@ -449,6 +462,93 @@ func TestJWTAttacks(t *testing.T) {
 	}
 }
 
+// TestJWTIssuer: with Options.Issuer the iss claim must equal it.
+func TestJWTIssuer(t *testing.T) {
+	e := newEnv(t, verify.Options{Issuer: "https://accounts.example.test"})
+	now := t0.Unix()
+	hdr := map[string]any{"alg": "RS256", "kid": e.a.RSAKeyID}
+	for _, tt := range []struct {
+		iss  any
+		want error
+	}{
+		{"https://accounts.example.test", nil},
+		{"https://evil.example", verify.ErrNoMatchingSignature},
+		{nil, verify.ErrNoMatchingSignature},
+		{42, verify.ErrNoMatchingSignature},
+	} {
+		c := map[string]any{"aud": testAudience, "iat": now, "exp": now + 300}
+		if tt.iss != nil {
+			c["iss"] = tt.iss
+		}
+		_, err := e.v.Verify(context.Background(), verifytest.Headers(id, t0, e.a.SignJWT(hdr, c)), body)
+		if !errors.Is(err, tt.want) {
+			t.Errorf("iss %v: Verify = %v, want %v", tt.iss, err, tt.want)
+		}
+	}
+}
+
+// TestBodySignedAndTokenID: v1 and v1a sign the body, a JWT does not and
+// is named by the SHA-256 of the token for the caller's single-use rule.
+func TestBodySignedAndTokenID(t *testing.T) {
+	e := newEnv(t, verify.Options{})
+	for _, scheme := range []string{"v1", "v1a", "jwt"} {
+		h := e.a.Header(scheme, id, t0, body)
+		m, err := e.v.Verify(context.Background(), h, body)
+		if err != nil {
+			t.Fatalf("%s: %v", scheme, err)
+		}
+		wantID := ""
+		if scheme == "jwt" {
+			sum := sha256.Sum256([]byte(h.Get("Webhook-Signature")))
+			wantID = hex.EncodeToString(sum[:])
+		}
+		if m.BodySigned != (scheme != "jwt") || m.TokenID != wantID {
+			t.Errorf("%s: BodySigned, TokenID = %v, %q; want %v, %q", scheme, m.BodySigned, m.TokenID, scheme != "jwt", wantID)
+		}
+	}
+}
+
+// TestPrecheck: what can be refused without the body is refused by
+// Precheck, at no key fetch; a header that can verify passes.
+func TestPrecheck(t *testing.T) {
+	e := newEnv(t, verify.Options{})
+	v1only, err := verify.New(verify.Options{Secrets: verify.StaticSecrets(verifytest.Secret), Now: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := e.a.V1(id, t0, body)
+	tests := []struct {
+		name string
+		v    *verify.Verifier
+		h    http.Header
+		want error
+	}{
+		{"v1", e.v, ok, nil},
+		{"v1a", e.v, e.a.V1a(id, t0, body), nil},
+		{"jwt", e.v, e.a.JWT(id, t0, body), nil},
+		{"no headers", e.v, http.Header{}, verify.ErrMissingHeaders},
+		{"stale", e.v, e.a.V1(id, t0.Add(-6*time.Minute), body), verify.ErrTimestampTooOld},
+		{"invalid UTF-8 id", e.v, cloneHeader(ok, map[string]string{"Webhook-Id": "msg_\xff"}), verify.ErrInvalidHeaders},
+		{"control character in id", e.v, cloneHeader(ok, map[string]string{"Webhook-Id": "msg_\x7f1"}), verify.ErrInvalidHeaders},
+		{"C1 control in id", e.v, cloneHeader(ok, map[string]string{"Webhook-Id": "msg_\u00851"}), verify.ErrInvalidHeaders},
+		{"only junk tokens", e.v, cloneHeader(ok, map[string]string{"Webhook-Signature": "v2,abc junk"}), verify.ErrNoMatchingSignature},
+		{"unpadded v1 only", e.v, cloneHeader(ok, map[string]string{"Webhook-Signature": strings.TrimRight(ok.Get("Webhook-Signature"), "=")}), verify.ErrNoMatchingSignature},
+		{"v1a at a v1-only verifier", v1only, e.a.V1a(id, t0, body), verify.ErrSchemeDisabled},
+		{"jwt at a v1-only verifier", v1only, e.a.JWT(id, t0, body), verify.ErrSchemeDisabled},
+		{"v1a beside v1 at a v1-only verifier", v1only, cloneHeader(ok, map[string]string{"Webhook-Signature": ok.Get("Webhook-Signature") + " " + e.a.V1aToken(id, t0, body)}), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.v.Precheck(tt.h); !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
+				t.Fatalf("Precheck = %v, want %v", err, tt.want)
+			}
+		})
+	}
+	if n := e.srv.Requests(); n != 0 {
+		t.Errorf("JWKS requests by Precheck = %d, want 0", n)
+	}
+}
+
 func flip(s string) string {
 	c := byte('A')
 	if s[5] == 'A' {
@@ -457,15 +557,29 @@ func flip(s string) string {
 	return s[:5] + string(c) + s[6:]
 }
 
+// TestJWTAudienceUnset: without a configured audience a JWT could have been
+// issued to anyone, so JWT deliveries are off (before any key is fetched),
+// while v1a stays on.
 func TestJWTAudienceUnset(t *testing.T) {
-	e := newEnv(t, verify.Options{})
-	e.a.Audience = "anything"
-	if _, err := e.v.Verify(context.Background(), e.a.JWT(id, t0, body), body); err != nil {
-		t.Errorf("Verify(aud set, none configured) = %v", err)
+	e := newEnv(t, verify.Options{Audience: noAudience})
+	for _, aud := range []string{"anything", ""} {
+		e.a.Audience = aud
+		h := e.a.JWT(id, t0, body)
+		if err := e.v.Precheck(h); !errors.Is(err, verify.ErrSchemeDisabled) {
+			t.Errorf("Precheck(aud %q, none configured) = %v, want ErrSchemeDisabled", aud, err)
+		}
+		if _, err := e.v.Verify(context.Background(), h, body); !errors.Is(err, verify.ErrSchemeDisabled) {
+			t.Errorf("Verify(aud %q, none configured) = %v, want ErrSchemeDisabled", aud, err)
+		}
 	}
-	e.a.Audience = ""
-	if _, err := e.v.Verify(context.Background(), e.a.JWT(id, t0, body), body); err != nil {
-		t.Errorf("Verify(no aud, none configured) = %v", err)
+	if n := e.srv.Requests(); n != 0 {
+		t.Errorf("JWKS requests for JWTs with JWT off = %d, want 0", n)
+	}
+	if _, err := e.v.Verify(context.Background(), e.a.V1a(id, t0, body), body); err != nil {
+		t.Errorf("Verify(v1a) with JWT off = %v, want nil", err)
+	}
+	if got := fmt.Sprint(e.v.Schemes()); got != "[v1 v1a]" {
+		t.Errorf("Schemes() = %s, want [v1 v1a]", got)
 	}
 }
 
@@ -476,8 +590,8 @@ func TestSchemesOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, scheme := range []string{"v1a", "jwt"} {
-		if _, err := v1only.Verify(context.Background(), s.Header(scheme, id, t0, body), body); !errors.Is(err, verify.ErrNoMatchingSignature) {
-			t.Errorf("v1-only Verify(%s) = %v, want ErrNoMatchingSignature", scheme, err)
+		if _, err := v1only.Verify(context.Background(), s.Header(scheme, id, t0, body), body); !errors.Is(err, verify.ErrSchemeDisabled) {
+			t.Errorf("v1-only Verify(%s) = %v, want ErrSchemeDisabled", scheme, err)
 		}
 	}
 	srv := verifytest.NewJWKSServer(verifytest.JWKS(s))
@@ -486,8 +600,8 @@ func TestSchemesOff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := asym.Verify(context.Background(), s.V1(id, t0, body), body); !errors.Is(err, verify.ErrNoMatchingSignature) {
-		t.Errorf("JWKS-only Verify(v1) = %v, want ErrNoMatchingSignature", err)
+	if _, err := asym.Verify(context.Background(), s.V1(id, t0, body), body); !errors.Is(err, verify.ErrSchemeDisabled) {
+		t.Errorf("JWKS-only Verify(v1) = %v, want ErrSchemeDisabled", err)
 	}
 	if n := srv.Requests(); n != 0 {
 		t.Errorf("JWKS requests for a v1-only header = %d, want 0", n)
