@@ -2,11 +2,11 @@ package events
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
-	"unicode/utf8"
 )
 
 // Errors of this package. Functions wrap them with %w and add context that
@@ -36,84 +36,6 @@ var (
 // envelope itself), so twice this plus the attributes stays under
 // Pub/Sub's 10 MB message limit. Gemini's payloads are a few hundred bytes.
 const MaxBodyBytes = 4 << 20
-
-// Outcome is how a job ended, normalized across kinds (see the package
-// documentation for the table). It is the value of the outcome attribute.
-type Outcome string
-
-// The outcomes. OutcomeRequiresAction is the one non-terminal outcome of a
-// known type: the job waits for the caller and will send another event.
-const (
-	OutcomeSucceeded      Outcome = "succeeded"
-	OutcomeFailed         Outcome = "failed"
-	OutcomeExpired        Outcome = "expired"
-	OutcomeCancelled      Outcome = "cancelled"
-	OutcomeRequiresAction Outcome = "requires_action"
-	OutcomeUnknown        Outcome = "unknown"
-)
-
-// Terminal reports whether no further event is expected for the job:
-// true for succeeded, failed, expired and cancelled; false for
-// requires_action, unknown and any other value.
-func (o Outcome) Terminal() bool {
-	switch o {
-	case OutcomeSucceeded, OutcomeFailed, OutcomeExpired, OutcomeCancelled:
-		return true
-	}
-	return false
-}
-
-// The Gemini webhook event types documented by Google (GEMINI-WEBHOOKS.md
-// §4). Gemini may send others; they are kept as KindUnknown.
-const (
-	TypeBatchSucceeded            = "batch.succeeded"
-	TypeBatchFailed               = "batch.failed"
-	TypeBatchExpired              = "batch.expired"
-	TypeBatchCancelled            = "batch.cancelled"
-	TypeInteractionRequiresAction = "interaction.requires_action"
-	TypeInteractionCompleted      = "interaction.completed"
-	TypeInteractionFailed         = "interaction.failed"
-	TypeInteractionCancelled      = "interaction.cancelled"
-	TypeVideoGenerated            = "video.generated"
-)
-
-type class struct {
-	kind    Kind
-	outcome Outcome
-}
-
-var classes = map[string]class{
-	TypeBatchSucceeded:            {KindBatch, OutcomeSucceeded},
-	TypeBatchFailed:               {KindBatch, OutcomeFailed},
-	TypeBatchExpired:              {KindBatch, OutcomeExpired},
-	TypeBatchCancelled:            {KindBatch, OutcomeCancelled},
-	TypeInteractionRequiresAction: {KindInteraction, OutcomeRequiresAction},
-	TypeInteractionCompleted:      {KindInteraction, OutcomeSucceeded},
-	TypeInteractionFailed:         {KindInteraction, OutcomeFailed},
-	TypeInteractionCancelled:      {KindInteraction, OutcomeCancelled},
-	TypeVideoGenerated:            {KindVideo, OutcomeSucceeded},
-}
-
-// DocumentedTypes returns the nine documented Gemini event types in the
-// order of Google's documentation, as a new slice.
-func DocumentedTypes() []string {
-	return []string{
-		TypeBatchSucceeded, TypeBatchFailed, TypeBatchExpired, TypeBatchCancelled,
-		TypeInteractionRequiresAction, TypeInteractionCompleted, TypeInteractionFailed,
-		TypeInteractionCancelled, TypeVideoGenerated,
-	}
-}
-
-// Classify returns the kind and outcome of a Gemini event type, by exact
-// match against the documented types; anything else, including "", is
-// (KindUnknown, OutcomeUnknown). Whether the outcome is terminal is
-// outcome.Terminal().
-func Classify(geminiType string) (Kind, Outcome) {
-	if c, ok := classes[geminiType]; ok {
-		return c.kind, c.outcome
-	}
-	return KindUnknown, OutcomeUnknown
-}
 
 // Event is geminihook's normalized job event: what Parse reads from a
 // Gemini envelope plus the delivery facts the caller adds. Its JSON form
@@ -210,9 +132,7 @@ func Parse(body []byte) (*Event, error) {
 	ev.JobID = jsonScalar(data[dataID])
 	ev.OutputURI = firstString(data[dataOutputFileURI], data[dataOutputFileURICamel], data[dataVideoURI], data[dataVideoURICamel])
 	ev.FileName = firstString(data[dataFileName], data[dataFileNameCamel])
-	if ev.ErrorCode = jsonScalar(data[dataErrorCode]); ev.ErrorCode == "" {
-		ev.ErrorCode = jsonScalar(data[dataErrorCodeCamel])
-	}
+	ev.ErrorCode = cmp.Or(jsonScalar(data[dataErrorCode]), jsonScalar(data[dataErrorCodeCamel]))
 	ev.ErrorMessage = firstString(data[dataErrorMessage], data[dataErrorMessageCamel])
 	ev.UserMetadata = firstValue(data[dataUserMetadata], data[dataUserMetadataCamel], top[topUserMetadata], top[topUserMetadataCamel])
 	return ev, nil
@@ -249,191 +169,6 @@ const (
 	dataUserMetadata
 	dataUserMetadataCamel
 )
-
-// readMembers sets vals[i] to the raw value of member keys[i] of obj, a
-// valid JSON object (the last one when a key repeats, as encoding/json
-// does). Values are capped sub-slices of obj.
-func readMembers(obj []byte, keys []string, vals [][]byte) {
-	i := 1 // after '{'
-	for {
-		i = skipSpace(obj, i)
-		if i >= len(obj) || obj[i] == '}' {
-			return
-		}
-		if obj[i] == ',' {
-			i = skipSpace(obj, i+1)
-		}
-		k := i
-		i = skipString(obj, i)
-		key := obj[k:i]
-		i = skipSpace(obj, skipSpace(obj, i)+1) // the ':'
-		v := i
-		i = skipValue(obj, i)
-		if n := keyIndex(key, keys); n >= 0 {
-			vals[n] = obj[v:i:i]
-		}
-	}
-}
-
-// keyIndex returns the index of the JSON string raw in keys, or -1.
-func keyIndex(raw []byte, keys []string) int {
-	inner := raw[1 : len(raw)-1]
-	if bytes.IndexByte(inner, '\\') >= 0 {
-		inner = []byte(jsonString(raw)) // rare: an escaped key
-	}
-	for i, k := range keys {
-		if string(inner) == k {
-			return i
-		}
-	}
-	return -1
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && isSpace(b[i]) {
-		i++
-	}
-	return i
-}
-
-// skipString returns the index after the JSON string starting at b[i].
-func skipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return i
-}
-
-// skipValue returns the index after the valid JSON value starting at b[i].
-func skipValue(b []byte, i int) int {
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for i < len(b) {
-			switch b[i] {
-			case '"':
-				i = skipString(b, i)
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return i + 1
-				}
-			}
-			i++
-		}
-		return i
-	}
-	for i < len(b) && b[i] != ',' && b[i] != '}' && b[i] != ']' && !isSpace(b[i]) {
-		i++ // number, true, false, null
-	}
-	return i
-}
-
-// checkObject classifies b (already trimmed) as an object or an error.
-func checkObject(b []byte) error {
-	switch {
-	case len(b) == 0:
-		return fmt.Errorf("%w: empty", ErrMalformed)
-	case !utf8.Valid(b):
-		return fmt.Errorf("%w: not UTF-8", ErrMalformed)
-	case b[0] == '{' && json.Valid(b):
-		return nil
-	case b[0] != '{' && json.Valid(b):
-		return fmt.Errorf("%w: %s", ErrNotObject, jsonKind(b[0]))
-	default:
-		return malformed(json.Unmarshal(b, new(json.RawMessage)))
-	}
-}
-
-// malformed wraps a decoding error without its text, which may quote body
-// bytes.
-func malformed(err error) error {
-	if se, ok := errors.AsType[*json.SyntaxError](err); ok {
-		return fmt.Errorf("%w: syntax error at byte %d", ErrMalformed, se.Offset)
-	}
-	return fmt.Errorf("%w: cannot decode", ErrMalformed)
-}
-
-func jsonKind(c byte) string {
-	switch c {
-	case '[':
-		return "array"
-	case '"':
-		return "string"
-	case 't', 'f':
-		return "boolean"
-	case 'n':
-		return "null"
-	}
-	return "number"
-}
-
-// trimSpace removes JSON whitespace around b.
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && isSpace(b[0]) {
-		b = b[1:]
-	}
-	for len(b) > 0 && isSpace(b[len(b)-1]) {
-		b = b[:len(b)-1]
-	}
-	return b
-}
-
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
-
-// jsonString returns the value of a JSON string, "" for anything else.
-// raw comes from a decoded document, so it is valid JSON and UTF-8.
-func jsonString(raw []byte) string {
-	if len(raw) < 2 || raw[0] != '"' {
-		return ""
-	}
-	inner := raw[1 : len(raw)-1]
-	for _, c := range inner {
-		if c == '\\' {
-			var s string
-			_ = json.Unmarshal(raw, &s) // cannot fail: a valid JSON string
-			return s
-		}
-	}
-	return string(inner)
-}
-
-// jsonScalar is jsonString, but keeps a JSON number as written.
-func jsonScalar(raw []byte) string {
-	if len(raw) > 0 && (raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9') {
-		return string(raw)
-	}
-	return jsonString(raw)
-}
-
-// firstString returns the first non-empty string among raw values.
-func firstString(raws ...[]byte) string {
-	for _, r := range raws {
-		if s := jsonString(r); s != "" {
-			return s
-		}
-	}
-	return ""
-}
-
-// firstValue returns the first present, non-null value.
-func firstValue(raws ...[]byte) json.RawMessage {
-	for _, r := range raws {
-		if len(r) > 0 && string(r) != "null" {
-			return r
-		}
-	}
-	return nil
-}
 
 // parseTime reads an RFC 3339 timestamp into UTC. It returns the zero
 // time for anything else, and for instants whose UTC year has no RFC 3339

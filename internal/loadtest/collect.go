@@ -1,9 +1,11 @@
 package loadtest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -55,9 +57,7 @@ func Subscribe(ctx context.Context, c *pubsub.Client, topics []string, o Subscri
 	if len(topics) == 0 || c == nil {
 		return nil, fmt.Errorf("%w: Subscribe needs a client and at least one topic", ErrInvalidOptions)
 	}
-	if o.Prefix == "" {
-		o.Prefix = "geminihook-load"
-	}
+	o.Prefix = cmp.Or(o.Prefix, "geminihook-load")
 	if o.AckDeadline <= 0 {
 		o.AckDeadline = 60 * time.Second
 	}
@@ -126,11 +126,7 @@ func (c *Collector) Seen() map[string]Seen {
 	defer c.mu.Unlock()
 	out := make(map[string]Seen, len(c.seen))
 	for id, ms := range c.seen {
-		cp := make(map[string]time.Time, len(ms))
-		for k, v := range ms {
-			cp[k] = v
-		}
-		out[id] = Seen{Messages: cp}
+		out[id] = Seen{Messages: maps.Clone(ms)}
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -80,9 +81,7 @@ func NewReport(res *Result, seen map[string]Seen) Report {
 			}
 		}
 		r.Attempts += len(s.Attempts)
-		if len(s.Attempts) > 1 {
-			r.Retries += len(s.Attempts) - 1
-		}
+		r.Retries += max(len(s.Attempts)-1, 0)
 		for _, a := range s.Attempts {
 			r.Status[a.Label()]++
 			lat = append(lat, a.Latency)
@@ -167,10 +166,7 @@ func appendCapped(ids []string, id string) []string {
 }
 
 func round(v float64, digits int) float64 {
-	p := 1.0
-	for range digits {
-		p *= 10
-	}
+	p := math.Pow10(digits)
 	return float64(int64(v*p+0.5)) / p
 }
 
