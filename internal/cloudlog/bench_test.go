@@ -13,7 +13,8 @@ import (
 )
 
 // BenchmarkHandler compares the handler with slog.JSONHandler (the
-// baseline) on the same logger calls, writing to io.Discard.
+// baselines, without and with AddSource: the handler always writes the
+// call site) on the same logger calls, writing to io.Discard.
 func BenchmarkHandler(b *testing.B) {
 	handlers := []struct {
 		name string
@@ -21,6 +22,7 @@ func BenchmarkHandler(b *testing.B) {
 	}{
 		{"cloudlog", cloudlog.NewHandler(io.Discard, &cloudlog.Options{ProjectID: "p"})},
 		{"slogjson", slog.NewJSONHandler(io.Discard, nil)},
+		{"slogjson-source", slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{AddSource: true})},
 	}
 	r := httptest.NewRequest(http.MethodPost, "/", nil)
 	r.Header.Set("User-Agent", "Gemini-Webhooks/1.0")

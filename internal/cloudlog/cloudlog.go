@@ -7,6 +7,11 @@
 // attributes. Cloud Logging lifts some fields out of the payload into the
 // log entry; the handler writes them where the agent looks for them:
 //
+//   - the call site of the record (slog.Record.PC, which every
+//     slog.Logger method and ReportError set) as
+//     logging.googleapis.com/sourceLocation {file, line, function}, so that
+//     the Logs Explorer and Error Reporting point at the line that logged;
+//     a record without a PC has none;
 //   - the trace of the request, set on the context by WithTrace, as
 //     logging.googleapis.com/trace, .../spanId and .../trace_sampled, so
 //     that a request's lines group together in the Logs Explorer;
@@ -43,6 +48,7 @@ const (
 	traceKey        = "logging.googleapis.com/trace"
 	spanIDKey       = "logging.googleapis.com/spanId"
 	traceSampledKey = "logging.googleapis.com/trace_sampled"
+	sourceKey       = "logging.googleapis.com/sourceLocation"
 	labelsKey       = "logging.googleapis.com/labels"
 	httpRequestKey  = "httpRequest"
 	typeKey         = "@type"
@@ -62,9 +68,15 @@ type Options struct {
 	// Level is the minimum level written. Nil means slog.LevelInfo.
 	Level slog.Leveler
 	// Service and Version name the deployment in Error Reporting events
-	// ("serviceContext"). Empty Service leaves serviceContext out, and
-	// Error Reporting then uses the resource's labels (the Cloud Run
-	// service name).
+	// ("serviceContext": service and version). Empty Service leaves
+	// serviceContext out, and Error Reporting then uses the resource's
+	// labels (the Cloud Run service name); empty Version leaves version out.
+	//
+	// Version is the deployed revision, so that Error Reporting tells
+	// which revision an error started or stopped in: on Cloud Run and Cloud
+	// Functions (2nd gen) the caller passes os.Getenv("K_REVISION") (for
+	// example "geminihook-00042-xiz"). The package itself reads no
+	// environment variable.
 	Service, Version string
 }
 
@@ -165,6 +177,9 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 				b = strconv.AppendBool(b, t.sampled == sampledYes)
 			}
 		}
+	}
+	if r.PC != 0 {
+		b = appendSource(b, r.PC)
 	}
 	b = append(b, h.pre...)
 	e.buf, e.sep = b, true
