@@ -25,6 +25,16 @@ const (
 	fieldExpireAt    = "expire_at"
 )
 
+// tokenDocument binds a single-use token to the delivery it authenticated
+// (Delivery.Token), in the same collection and under the same TTL field as
+// the records.
+type tokenDocument struct {
+	WebhookID   string    `firestore:"webhook_id"`
+	Kind        string    `firestore:"kind"` // "jwt_token": not a delivery record
+	FirstSeenAt time.Time `firestore:"first_seen_at"`
+	ExpireAt    time.Time `firestore:"expire_at"`
+}
+
 // document is the Firestore form of Record.
 type document struct {
 	WebhookID   string    `firestore:"webhook_id"`
@@ -61,20 +71,25 @@ const maxClaimRounds = 4
 // Firestore is the ledger on Cloud Firestore: one document per delivery in
 // Options.Collection. Its methods are safe for concurrent use.
 type Firestore struct {
-	coll *firestore.CollectionRef
-	o    Options
+	client *firestore.Client
+	coll   *firestore.CollectionRef
+	o      Options
 }
 
 // NewFirestore returns a ledger on client's default database. Zero Options
 // fields take their defaults. The client stays the caller's to close.
 func NewFirestore(c *firestore.Client, o Options) *Firestore {
 	o = o.withDefaults()
-	return &Firestore{coll: c.Collection(o.Collection), o: o}
+	return &Firestore{client: c, coll: c.Collection(o.Collection), o: o}
 }
 
 // Claim records the delivery and returns a lease to publish it. Errors:
-// ErrInvalid (empty webhook id), ErrPublished, *InFlightError (ErrInFlight),
-// ErrUnavailable (Firestore failed or ctx ended; wraps the cause).
+// ErrInvalid (empty webhook id), ErrTokenReused, ErrPublished,
+// *InFlightError (ErrInFlight), ErrUnavailable (Firestore failed or ctx
+// ended; wraps the cause).
+//
+// A new delivery costs one commit, with or without a Token: the record and
+// the token's binding are created together, both with exists=false.
 func (f *Firestore) Claim(ctx context.Context, d Delivery) (*Lease, error) {
 	if d.WebhookID == "" {
 		return nil, ErrInvalid
@@ -82,6 +97,23 @@ func (f *Firestore) Claim(ctx context.Context, d Delivery) (*Lease, error) {
 	ref := f.coll.Doc(DocumentID(d.WebhookID))
 	now := f.o.now()
 	create := true // the common case is a new delivery: try it first
+	if d.Token != "" {
+		wr, err := f.createBound(ctx, ref, d, now)
+		switch status.Code(err) {
+		case codes.OK:
+			return f.lease(d.WebhookID, 1, now, wr), nil
+		case codes.AlreadyExists:
+			// The record, the token's binding or both exist: bind the token
+			// on its own (or find it bound elsewhere), then go on as for a
+			// delivery without one, from a read.
+			if err := f.bindToken(ctx, d, now); err != nil {
+				return nil, err
+			}
+			create = false
+		default:
+			return nil, unavailableCtx(ctx, "claim: create", err)
+		}
+	}
 	for range maxClaimRounds {
 		if create {
 			wr, err := ref.Create(ctx, f.fresh(d, now))
@@ -139,6 +171,58 @@ func (f *Firestore) Claim(ctx context.Context, d Delivery) (*Lease, error) {
 		}
 	}
 	return nil, unavailable("claim", fmt.Errorf("record %s changed %d times during the claim", ref.ID, maxClaimRounds))
+}
+
+// createBound creates the record of d and the binding of d.Token in one
+// atomic commit, each with an exists=false precondition. A WriteBatch is one
+// Commit call; a transaction would add a BeginTransaction round trip.
+func (f *Firestore) createBound(ctx context.Context, ref *firestore.DocumentRef, d Delivery, now time.Time) (*firestore.WriteResult, error) {
+	//lint:ignore SA1019 WriteBatch is the one-RPC atomic commit of several preconditioned writes; its replacements cost more round trips.
+	b := f.client.Batch()
+	b.Create(ref, f.fresh(d, now))
+	b.Create(f.coll.Doc(TokenDocumentID(d.Token)), f.tokenDoc(d, now))
+	wrs, err := b.Commit(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return wrs[0], nil
+}
+
+func (f *Firestore) tokenDoc(d Delivery, now time.Time) *tokenDocument {
+	return &tokenDocument{WebhookID: d.WebhookID, Kind: "jwt_token", FirstSeenAt: now, ExpireAt: now.Add(f.o.Retention)}
+}
+
+// bindToken makes sure d.Token is bound to d.WebhookID: it creates the
+// binding when absent and returns ErrTokenReused when it names another
+// delivery. A binding is never moved, even after its expire_at: the tokens
+// it guards expire long before (verify bounds a JWT's lifetime).
+func (f *Firestore) bindToken(ctx context.Context, d Delivery, now time.Time) error {
+	tref := f.coll.Doc(TokenDocumentID(d.Token))
+	for range maxClaimRounds {
+		snap, err := tref.Get(ctx)
+		if status.Code(err) == codes.NotFound {
+			_, err := tref.Create(ctx, f.tokenDoc(d, now))
+			switch status.Code(err) {
+			case codes.OK:
+				return nil
+			case codes.AlreadyExists:
+				continue // bound by a concurrent claim: read whose
+			}
+			return unavailableCtx(ctx, "claim: bind token", err)
+		}
+		if err != nil {
+			return unavailableCtx(ctx, "claim: read token", err)
+		}
+		var td tokenDocument
+		if err := snap.DataTo(&td); err != nil {
+			return unavailable("claim: decode token", err)
+		}
+		if td.WebhookID != d.WebhookID {
+			return ErrTokenReused
+		}
+		return nil
+	}
+	return unavailable("claim", fmt.Errorf("token binding changed %d times during the claim", maxClaimRounds))
 }
 
 func (f *Firestore) lease(id string, attempt int, now time.Time, wr *firestore.WriteResult) *Lease {

@@ -56,6 +56,10 @@ var (
 	ErrInvalid = errors.New("ledger: invalid delivery")
 	// ErrNotFound is returned by Lookup for an absent or expired record.
 	ErrNotFound = errors.New("ledger: no record")
+	// ErrTokenReused means the delivery's Token already authenticated
+	// another webhook id (answer 401): a credential that does not sign the
+	// body is good for one delivery only.
+	ErrTokenReused = errors.New("ledger: token already used for another delivery")
 )
 
 // InFlightError is what Claim returns when another holder's lease is live;
@@ -99,7 +103,17 @@ type Delivery struct {
 	WebhookID string // the webhook-id header; any characters, must not be empty
 	EventType string // the envelope's type, "" when unknown
 	Envelope  []byte // the body as received; stored when shorter than MaxEnvelope
+	// Token names the single-use credential that authenticated the
+	// delivery when its signature did not cover the body (a JWT:
+	// verify.Message.TokenID); "" otherwise. Claim binds it to WebhookID
+	// for the retention period, in the same commit as a new record, and
+	// refuses it for any other webhook id with ErrTokenReused.
+	Token string
 }
+
+// TokenDocumentID is the Firestore document id binding a token: "jwt_" and
+// the token name (already a hex SHA-256), apart from every delivery's id.
+func TokenDocumentID(token string) string { return "jwt_" + token }
 
 // Lease is the right to publish one delivery, handed out by Claim and spent
 // by Complete or Release. Only the ledger that issued it accepts it.

@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -109,6 +111,73 @@ func testContract(t *testing.T, newLedger func(t *testing.T, now func() time.Tim
 		}
 		want.State, want.PublishedAt, want.MessageID = ledger.StatePublished, start.Add(time.Second), "m-1"
 		assertRecord(t, lookup(t, l, d.WebhookID), want)
+	})
+
+	t.Run("a token is good for one delivery", func(t *testing.T) {
+		t.Parallel()
+		clk := newClock()
+		l := newLedger(t, clk.Now)
+		d := delivery(t)
+		d.Token = "tok-" + d.WebhookID
+		first := claim(t, l, d)
+		// The same token for another delivery: refused, nothing recorded.
+		other := delivery(t)
+		other.WebhookID += "#other"
+		other.Token = d.Token
+		_, err := l.Claim(t.Context(), other)
+		wantErr(t, "Claim(other id, same token)", err, ledger.ErrTokenReused)
+		if _, err := l.Lookup(t.Context(), other.WebhookID); !errors.Is(err, ledger.ErrNotFound) {
+			t.Errorf("Lookup(other) after a refused token = %v, want ErrNotFound", err)
+		}
+		// The same delivery with the same token (a retry): the usual answers.
+		_, err = l.Claim(t.Context(), d)
+		wantErr(t, "Claim(same id, same token) in flight", err, ledger.ErrInFlight)
+		if err := l.Complete(t.Context(), first, "m-1"); err != nil {
+			t.Fatal(err)
+		}
+		_, err = l.Claim(t.Context(), d)
+		wantErr(t, "Claim(same id, same token) published", err, ledger.ErrPublished)
+		// A duplicate that brings a fresh token binds it: that token cannot
+		// carry another delivery afterwards either.
+		dup := d
+		dup.Token = "fresh-" + d.WebhookID
+		_, err = l.Claim(t.Context(), dup)
+		wantErr(t, "Claim(duplicate, fresh token)", err, ledger.ErrPublished)
+		other.Token = dup.Token
+		_, err = l.Claim(t.Context(), other)
+		wantErr(t, "Claim(other id, token of a duplicate)", err, ledger.ErrTokenReused)
+		// Deliveries without a token are not affected.
+		other.Token = ""
+		claim(t, l, other)
+	})
+
+	t.Run("concurrent claims of one token", func(t *testing.T) {
+		t.Parallel()
+		l := newLedger(t, newClock().Now)
+		const n = 8
+		tok := "tok-" + delivery(t).WebhookID
+		var wg sync.WaitGroup
+		var won, reused atomic.Int32
+		for i := range n {
+			d := delivery(t)
+			d.WebhookID += "#" + strconv.Itoa(i)
+			d.Token = tok
+			wg.Go(func() {
+				_, err := l.Claim(t.Context(), d)
+				switch {
+				case err == nil:
+					won.Add(1)
+				case errors.Is(err, ledger.ErrTokenReused):
+					reused.Add(1)
+				default:
+					t.Errorf("Claim: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		if won.Load() != 1 || reused.Load() != n-1 {
+			t.Errorf("one token, %d deliveries: %d claimed, %d refused; want 1, %d", n, won.Load(), reused.Load(), n-1)
+		}
 	})
 
 	t.Run("duplicate of published", func(t *testing.T) {

@@ -18,8 +18,14 @@ type Memory struct {
 
 	mu        sync.Mutex
 	records   map[string]*memRecord // by webhook id
+	tokens    map[string]memToken   // by Delivery.Token
 	version   uint64                // last version written, ledger-wide
 	nextSweep time.Time
+}
+
+type memToken struct {
+	webhookID string
+	expireAt  time.Time
 }
 
 type memRecord struct {
@@ -30,12 +36,13 @@ type memRecord struct {
 // NewMemory returns an empty in-memory ledger. Zero Options fields take
 // their defaults; Collection is ignored.
 func NewMemory(o Options) *Memory {
-	return &Memory{o: o.withDefaults(), records: make(map[string]*memRecord)}
+	return &Memory{o: o.withDefaults(), records: make(map[string]*memRecord), tokens: make(map[string]memToken)}
 }
 
-// Claim is Firestore.Claim in memory. Errors: ErrInvalid, ErrPublished,
-// *InFlightError (ErrInFlight), or ctx's error wrapped in ErrUnavailable when
-// ctx has already ended.
+// Claim is Firestore.Claim in memory, with the same rule for tokens.
+// Errors: ErrInvalid, ErrTokenReused, ErrPublished, *InFlightError
+// (ErrInFlight), or ctx's error wrapped in ErrUnavailable when ctx has
+// already ended.
 func (m *Memory) Claim(ctx context.Context, d Delivery) (*Lease, error) {
 	if d.WebhookID == "" {
 		return nil, ErrInvalid
@@ -47,6 +54,12 @@ func (m *Memory) Claim(ctx context.Context, d Delivery) (*Lease, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.sweep(now)
+	if d.Token != "" {
+		if t, ok := m.tokens[d.Token]; ok && !t.expireAt.Before(now) && t.webhookID != d.WebhookID {
+			return nil, ErrTokenReused
+		}
+		m.tokens[d.Token] = memToken{d.WebhookID, now.Add(m.o.Retention)}
+	}
 	r := m.records[d.WebhookID]
 	var rec *Record
 	if r != nil {
@@ -175,6 +188,11 @@ func (m *Memory) sweep(now time.Time) {
 	for id, r := range m.records {
 		if r.ExpireAt.Before(now) {
 			delete(m.records, id)
+		}
+	}
+	for tok, t := range m.tokens {
+		if t.expireAt.Before(now) {
+			delete(m.tokens, tok)
 		}
 	}
 }
