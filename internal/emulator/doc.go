@@ -7,7 +7,7 @@
 //	func TestMain(m *testing.M) { emulator.Main(m) }
 //
 //	func TestSomething(t *testing.T) {
-//		emu := emulator.Firestore(t) // shared by the test binary; skips when not installed
+//		emu := emulator.Firestore(t) // shared by the test binary; skips under -short, fails when not installed
 //		var calls emulator.Counter
 //		client, err := firestore.NewClient(t.Context(), emulator.ProjectID(t), emu.ClientOptions(t, &calls)...)
 //		...
@@ -49,10 +49,25 @@
 // caller's options, so a Counter's grpc dial options are ignored there (a test
 // in this package shows it); pass Emulator.ClientOptions instead.
 //
-// # Missing emulators
+// # Missing emulators, and -short
 //
-// When an emulator or java is missing, the start functions return an error
-// wrapping ErrNotInstalled that names the Debian package to install. The test
-// helpers turn it into t.Skip, or into t.Fatal when the environment variable
-// CI is "true", so that CI never silently skips the emulator suites.
+// A test that needs an emulator fails, never skips, when the emulators or
+// Java are missing: Firestore, PubSub and the Private functions first call
+// Check, whose one message names every missing part (the Firestore
+// emulator, the Pub/Sub emulator, Java 17+) and how to install it (the
+// Debian packages of Google's apt repository, or `gcloud components
+// install`). `go test ./...` cannot print ok while the emulator suites
+// quietly did nothing.
+//
+// Under `go test -short`, the documented way to run only the tests that
+// need nothing installed, the same functions skip the test before anything
+// starts (SkipShort does it for a test that must skip earlier), and Run
+// prints after the tests how many it left out:
+//
+//	emulator: 12 tests skipped under -short: they need the Firestore/Pub/Sub emulators and Java; go test without -short runs them
+//
+// The go command shows that line for a package run in its own directory,
+// with -v or -json; `go test -short ./...` prints only the ok line of a
+// package that passed. After a run where parts were missing, Run prints how
+// many tests failed for it, with the message.
 package emulator

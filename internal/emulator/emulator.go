@@ -25,7 +25,8 @@ import (
 
 var (
 	// ErrNotInstalled means the emulator, java or process groups are missing
-	// on this machine; the message names the Debian package to install.
+	// on this machine; the message names every missing part and how to
+	// install it (Debian packages, gcloud components).
 	ErrNotInstalled = errors.New("emulator: not installed")
 	// ErrNotReady means the emulator process exited or did not answer
 	// GET / with 200 within the ready timeout; the message carries the end

@@ -212,9 +212,6 @@ func TestPubSub(t *testing.T) {
 }
 
 func TestPrivateFirestoreRestartStop(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts two more JVMs")
-	}
 	t.Parallel()
 	emu := emulator.PrivateFirestore(t)
 	pid, port := emu.PID(), emu.Port()
@@ -268,11 +265,8 @@ func TestPrivateFirestoreRestartStop(t *testing.T) {
 // TestNoOrphanWhenTestBinaryDies runs this test binary as a child that starts
 // an emulator and exits without stopping it: the kernel must kill the JVM.
 func TestNoOrphanWhenTestBinaryDies(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts one more JVM")
-	}
 	t.Parallel()
-	emulator.Firestore(t) // skip (or fail on CI) when not installed
+	emulator.Firestore(t) // skips under -short, fails when not installed
 	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), orphanHelperEnv+"=1")
 	out, err := cmd.StdoutPipe()
@@ -304,10 +298,16 @@ func TestNotInstalled(t *testing.T) {
 		env   map[string]string
 		want  []string
 	}{
-		{"firestore no sdk", emulator.StartFirestore, empty, nil, []string{"google-cloud-cli-firestore-emulator", "openjdk"}},
-		{"pubsub no sdk", emulator.StartPubSub, empty, nil, []string{"google-cloud-cli-pubsub-emulator", "openjdk"}},
-		{"firestore no java", emulator.StartFirestore, root, map[string]string{"PATH": empty, "JAVA": "", "JAVA_HOME": ""}, []string{"java not found"}},
-		{"pubsub no java", emulator.StartPubSub, root, map[string]string{"PATH": empty, "JAVA": "", "JAVA_HOME": ""}, []string{"java not found"}},
+		{"firestore no sdk", emulator.StartFirestore, empty, nil, []string{"the Firestore emulator (no launcher",
+			"google-cloud-cli-firestore-emulator", "gcloud components install cloud-firestore-emulator"}},
+		{"pubsub no sdk", emulator.StartPubSub, empty, nil, []string{"the Pub/Sub emulator (no launcher",
+			"google-cloud-cli-pubsub-emulator", "gcloud components install pubsub-emulator"}},
+		{"firestore no java", emulator.StartFirestore, root, map[string]string{"PATH": empty, "JAVA": "", "JAVA_HOME": ""},
+			[]string{"Java 17 or later (no java on PATH", "openjdk-17-jre-headless"}},
+		{"pubsub no java", emulator.StartPubSub, root, map[string]string{"PATH": empty, "JAVA": "", "JAVA_HOME": ""},
+			[]string{"Java 17 or later (no java on PATH", "openjdk-17-jre-headless"}},
+		{"firestore nothing", emulator.StartFirestore, empty, map[string]string{"PATH": empty, "JAVA": "", "JAVA_HOME": ""},
+			[]string{"the Firestore emulator (no launcher", "and Java 17 or later", "google-cloud-cli-firestore-emulator openjdk-17-jre-headless"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -341,5 +341,67 @@ func TestProjectID(t *testing.T) {
 		if !strings.Contains(id, "-testprojectid") {
 			t.Errorf("ProjectID = %q does not name the test", id)
 		}
+	}
+}
+
+// runSelf runs this test binary with args and env added, and returns its
+// exit code and output.
+func runSelf(t *testing.T, env []string, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), os.Args[0], args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("running %s: %v", os.Args[0], err)
+	}
+	return code, string(out)
+}
+
+// TestMissingPartFailsLoudly runs two emulator tests of this binary in a
+// child whose PATH, JAVA and JAVA_HOME hold no java: they must fail, not
+// skip, each with the message that names Java and how to install it, and
+// the run must end with a summary that says why.
+func TestMissingPartFailsLoudly(t *testing.T) {
+	empty := t.TempDir()
+	code, out := runSelf(t, []string{"PATH=" + empty, "JAVA=", "JAVA_HOME=", "CI="},
+		"-test.run=^(TestPubSub|TestFirestoreSharedCountsAndWipe)$", "-test.v")
+	if code == 0 {
+		t.Fatalf("child exited 0 without java; output:\n%s", out)
+	}
+	for _, want := range []string{
+		"--- FAIL: TestPubSub ", "--- FAIL: TestFirestoreSharedCountsAndWipe ",
+		"missing Java 17 or later (no java on PATH", "apt-get install ", "openjdk-17-jre-headless", "go test -short",
+		"emulator: 2 tests failed because a part they need is missing:",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("child output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "--- SKIP") {
+		t.Errorf("a test skipped instead of failing:\n%s", out)
+	}
+}
+
+// TestShortSkipsAndCounts runs emulator tests of this binary under -short
+// in a child: they skip before anything starts, the run passes, and it
+// ends by saying how many tests it left out.
+func TestShortSkipsAndCounts(t *testing.T) {
+	empty := t.TempDir()
+	code, out := runSelf(t, []string{"PATH=" + empty, "JAVA=", "JAVA_HOME="},
+		"-test.short", "-test.run=^(TestPubSub|TestFirestoreSharedCountsAndWipe|TestPrivateFirestoreRestartStop|TestProjectID)$", "-test.v")
+	if code != 0 {
+		t.Fatalf("child under -short exited %d; output:\n%s", code, out)
+	}
+	for _, want := range []string{"--- SKIP: TestPubSub ", "--- SKIP: TestPrivateFirestoreRestartStop ", "--- PASS: TestProjectID "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("child output lacks %q:\n%s", want, out)
+		}
+	}
+	const summary = "emulator: 3 tests skipped under -short: they need the Firestore/Pub/Sub emulators and Java; go test without -short runs them\n"
+	if !strings.HasSuffix(out, summary) {
+		t.Errorf("child output does not end with %q:\n%s", summary, out)
 	}
 }

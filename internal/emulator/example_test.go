@@ -28,7 +28,7 @@ func ExampleCounter() {
 // its calls, without touching FIRESTORE_EMULATOR_HOST.
 func ExampleFirestore() {
 	test := func(t *testing.T) {
-		emu := emulator.Firestore(t) // skipped (CI=true: failed) when not installed
+		emu := emulator.Firestore(t) // skipped under -short; fails, naming what to install, when not installed
 		var calls emulator.Counter
 		client, err := firestore.NewClient(t.Context(), emulator.ProjectID(t), emu.ClientOptions(t, &calls)...)
 		if err != nil {

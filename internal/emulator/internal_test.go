@@ -49,11 +49,19 @@ func TestFirestoreJavaArgs(t *testing.T) {
 			}
 		})
 	}
-	// The installed script, when there is one, must still have the known shape.
+}
+
+// TestInstalledLauncherShape: the installed Firestore launcher still has
+// the shape that firestoreJavaArgs understands, so that java is the direct
+// child (Pdeathsig reaches it).
+func TestInstalledLauncherShape(t *testing.T) {
+	if !ready(t, testing.Short(), Check) {
+		return
+	}
 	root := SDKRoot()
 	b, err := os.ReadFile(filepath.Join(root, "platform", "cloud-firestore-emulator", "cloud_firestore_emulator"))
 	if err != nil {
-		t.Skipf("no installed launcher: %v", err)
+		t.Fatal(err)
 	}
 	if _, ok := firestoreJavaArgs(string(b), "/d"); !ok {
 		t.Errorf("installed launcher under %s changed shape: the emulator would run through the script (no Pdeathsig)", root)
@@ -81,32 +89,151 @@ func TestFindSDKRoot(t *testing.T) {
 // recorder is a testing.TB whose Skip and Fatal only record.
 type recorder struct {
 	testing.TB
+	name            string
 	skipped, failed bool
+	msg             string
 }
 
-func (r *recorder) Skip(...any)  { r.skipped = true }
-func (r *recorder) Fatal(...any) { r.failed = true }
+func (r *recorder) Name() string      { return r.name }
+func (r *recorder) Skip(args ...any)  { r.skipped = true; r.msg = fmt.Sprint(args...) }
+func (r *recorder) Fatal(args ...any) { r.failed = true; r.msg = fmt.Sprint(args...) }
 
-func TestRequire(t *testing.T) {
-	missing := fmt.Errorf("%w: x", ErrNotInstalled)
+// TestReady: under -short an emulator test skips and is counted; without
+// -short a missing part fails it (never skips), whatever CI says, with
+// the message of the missing part, and is counted for the summary.
+func TestReady(t *testing.T) {
+	missing := &installError{root: "/nowhere", parts: []missing{{javaPart, "no java on PATH"}}}
 	tests := []struct {
 		name         string
+		short        bool
 		ci           string
-		err          error
+		check        error
+		ok           bool
 		skip, failed bool
+		msg          string // in the Skip or Fatal message
 	}{
-		{"ok", "", nil, false, false},
-		{"missing locally", "", missing, true, false},
-		{"missing on CI", "true", missing, false, true},
-		{"broken locally", "", ErrNotReady, false, true},
+		{"installed", false, "", nil, true, false, false, ""},
+		{"short", true, "", nil, false, true, false, "-short"},
+		{"short and missing", true, "", missing, false, true, false, "-short"},
+		{"missing", false, "", missing, false, false, true, "openjdk-17-jre-headless"},
+		{"missing on CI", false, "true", missing, false, false, true, "Java 17 or later"},
+		{"broken", false, "", ErrNotReady, false, false, true, "not ready"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("CI", tc.ci)
-			r := &recorder{TB: t}
-			require(r, tc.err)
-			if r.skipped != tc.skip || r.failed != tc.failed {
-				t.Errorf("skipped, failed = %v, %v; want %v, %v", r.skipped, r.failed, tc.skip, tc.failed)
+			saved := report
+			report = &tally{}
+			defer func() { report = saved }()
+			r := &recorder{TB: t, name: "TestX/" + tc.name}
+			ok := ready(r, tc.short, func() error { return tc.check })
+			if ok != tc.ok || r.skipped != tc.skip || r.failed != tc.failed {
+				t.Errorf("ready = %v, skipped %v, failed %v; want %v, %v, %v", ok, r.skipped, r.failed, tc.ok, tc.skip, tc.failed)
+			}
+			if !strings.Contains(r.msg, tc.msg) {
+				t.Errorf("message %q does not contain %q", r.msg, tc.msg)
+			}
+			sum := report.summary()
+			switch {
+			case tc.skip && !strings.Contains(sum, "1 test skipped under -short"):
+				t.Errorf("summary after a -short skip = %q", sum)
+			case tc.failed && errors.Is(tc.check, ErrNotInstalled) && !strings.Contains(sum, "1 test failed because a part it needs is missing"):
+				t.Errorf("summary after a missing part = %q", sum)
+			case tc.ok && sum != "":
+				t.Errorf("summary after a test that could run = %q, want none", sum)
+			}
+		})
+	}
+}
+
+func TestSummary(t *testing.T) {
+	r := &tally{}
+	if got := r.summary(); got != "" {
+		t.Errorf("empty tally: summary %q", got)
+	}
+	for _, name := range []string{"TestA", "TestB", "TestB", "TestC/sub"} {
+		r.skipped(name)
+	}
+	want := "emulator: 3 tests skipped under -short: they need the Firestore/Pub/Sub emulators and Java; go test without -short runs them\n"
+	if got := r.summary(); got != want {
+		t.Errorf("summary = %q\nwant %q", got, want)
+	}
+	r = &tally{}
+	r.failed("TestA", "emulator: not installed: missing Java")
+	r.failed("TestB", "emulator: not installed: missing Java")
+	want = "emulator: 2 tests failed because a part they need is missing:\nemulator: not installed: missing Java\n"
+	if got := r.summary(); got != want {
+		t.Errorf("summary = %q\nwant %q", got, want)
+	}
+}
+
+// TestCheck: one message names every missing part and how to install
+// each, and nothing when all is there.
+func TestCheck(t *testing.T) {
+	fake := t.TempDir()
+	for _, f := range []string{
+		"platform/cloud-firestore-emulator/cloud_firestore_emulator",
+		"platform/cloud-firestore-emulator/cloud-firestore-emulator.jar",
+		"platform/pubsub-emulator/bin/cloud-pubsub-emulator",
+	} {
+		p := filepath.Join(fake, f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(firestoreScript528), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	java := t.TempDir()
+	if err := os.WriteFile(filepath.Join(java, "java"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	empty := t.TempDir()
+	tests := []struct {
+		name    string
+		root    string
+		path    string
+		want    []string // in the message; nil: no error
+		notWant []string
+	}{
+		{"all there", fake, java, nil, nil},
+		{"no java", fake, empty, []string{"missing Java 17 or later (no java on PATH", "apt-get install openjdk-17-jre-headless"},
+			[]string{"Firestore", "Pub/Sub", "gcloud components"}},
+		{"no emulators", empty, java, []string{
+			"missing the Firestore emulator (no launcher " + empty, "and the Pub/Sub emulator (no launcher",
+			"apt-get install google-cloud-cli-firestore-emulator google-cloud-cli-pubsub-emulator",
+			"gcloud components install cloud-firestore-emulator pubsub-emulator", "go test -short",
+		}, []string{"Java", "apt-get install google-cloud-cli "}},
+		{"nothing", filepath.Join(empty, "sdk"), empty, []string{
+			"the Firestore emulator", ", the Pub/Sub emulator", "and Java 17 or later",
+			"apt-get install google-cloud-cli google-cloud-cli-firestore-emulator google-cloud-cli-pubsub-emulator openjdk-17-jre-headless",
+			"gcloud components install cloud-firestore-emulator pubsub-emulator, and a Java 17+ runtime",
+		}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("PATH", tc.path)
+			t.Setenv("JAVA", "")
+			t.Setenv("JAVA_HOME", "")
+			err := check(tc.root)
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("check = %v, want nil", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrNotInstalled) {
+				t.Fatalf("check = %v, want ErrNotInstalled", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("message does not contain %q:\n%s", w, err)
+				}
+			}
+			for _, w := range tc.notWant {
+				if strings.Contains(err.Error(), w) {
+					t.Errorf("message contains %q:\n%s", w, err)
+				}
 			}
 		})
 	}

@@ -2,11 +2,13 @@ package emulator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,6 +46,7 @@ func findSDKRoot(lookPath func(string) (string, error)) string {
 
 // javaPath finds java the way the launcher scripts do: $JAVA (Firestore
 // script only, honorJAVA), $JAVA_HOME/bin/java (Pub/Sub script), then PATH.
+// The error names where it looked.
 func javaPath(honorJAVA bool) (string, error) {
 	if j := os.Getenv("JAVA"); honorJAVA && j != "" {
 		if p, err := exec.LookPath(j); err == nil {
@@ -58,8 +61,11 @@ func javaPath(honorJAVA bool) (string, error) {
 	}
 	p, err := exec.LookPath("java")
 	if err != nil {
-		return "", fmt.Errorf("%w: java not found on PATH, JAVA or JAVA_HOME; install a Java 17+ runtime "+
-			"(Debian package openjdk-17-jre-headless)", ErrNotInstalled)
+		where := "no java on PATH or under $JAVA_HOME"
+		if honorJAVA {
+			where = "no java on PATH, in $JAVA or under $JAVA_HOME"
+		}
+		return "", &installError{parts: []missing{{javaPart, where}}}
 	}
 	return p, nil
 }
@@ -86,15 +92,116 @@ var (
 	}
 )
 
-// Debian packages that ship the emulators.
-const (
-	firestorePackage = "google-cloud-cli-firestore-emulator"
-	pubsubPackage    = "google-cloud-cli-pubsub-emulator"
+// part is a piece of the installation that the emulators need, with the
+// ways to install it.
+type part struct {
+	name      string // as a sentence names it
+	debian    string // Debian package (Google's apt repository for the emulators)
+	component string // gcloud component; "" for Java
+}
+
+var (
+	firestorePart = part{"the Firestore emulator", "google-cloud-cli-firestore-emulator", "cloud-firestore-emulator"}
+	pubsubPart    = part{"the Pub/Sub emulator", "google-cloud-cli-pubsub-emulator", "pubsub-emulator"}
+	javaPart      = part{"Java 17 or later", "openjdk-17-jre-headless", ""}
 )
 
-func notInstalled(name, pkg, root, detail string) error {
-	return fmt.Errorf("%w: %s emulator: %s (SDK root %s); install the Debian package %s and a Java 17+ runtime "+
-		"(openjdk-17-jre-headless)", ErrNotInstalled, name, detail, root, pkg)
+// missing is one missing part and what was looked for.
+type missing struct {
+	part
+	detail string
+}
+
+// installError is the error of a missing installation: it wraps
+// ErrNotInstalled and its message names every missing part and how to
+// install them, in one message.
+type installError struct {
+	root  string // the SDK root looked in; "" when only Java is missing
+	parts []missing
+}
+
+func (e *installError) Unwrap() error { return ErrNotInstalled }
+
+// add appends the parts of other not named yet.
+func (e *installError) add(other *installError) {
+	if e.root == "" {
+		e.root = other.root
+	}
+	for _, m := range other.parts {
+		if !slices.ContainsFunc(e.parts, func(x missing) bool { return x.name == m.name }) {
+			e.parts = append(e.parts, m)
+		}
+	}
+}
+
+func (e *installError) Error() string {
+	var b strings.Builder
+	b.WriteString(ErrNotInstalled.Error())
+	b.WriteString(": missing ")
+	var debs, comps []string
+	java := false
+	parts := slices.Clone(e.parts)
+	order := []string{firestorePart.name, pubsubPart.name, javaPart.name}
+	slices.SortStableFunc(parts, func(a, b missing) int {
+		return slices.Index(order, a.name) - slices.Index(order, b.name)
+	})
+	for i, m := range parts {
+		switch {
+		case i == 0:
+		case i == len(parts)-1:
+			b.WriteString(" and ")
+		default:
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s (%s)", m.name, m.detail)
+		debs = append(debs, m.debian)
+		if m.component != "" {
+			comps = append(comps, m.component)
+		} else {
+			java = true
+		}
+	}
+	if e.root != "" && len(comps) > 0 && !exists(e.root) {
+		debs = append([]string{"google-cloud-cli"}, debs...) // no SDK at all
+	}
+	b.WriteString(".\nInstall on Debian or Ubuntu (the emulators from Google's apt repository for the gcloud CLI): apt-get install ")
+	b.WriteString(strings.Join(debs, " "))
+	if len(comps) > 0 {
+		b.WriteString("\nor, with a gcloud CLI installed any other way: gcloud components install ")
+		b.WriteString(strings.Join(comps, " "))
+		if java {
+			b.WriteString(", and a Java 17+ runtime")
+		}
+	}
+	b.WriteString("\nCONTRIBUTING.md has the steps; go test -short ./... leaves out the tests that need them.")
+	return b.String()
+}
+
+// Check reports whether this machine has everything the emulators need:
+// nil, or an error wrapping ErrNotInstalled whose message names every
+// missing part (the Firestore emulator, the Pub/Sub emulator, Java) and
+// how to install it. It looks under SDKRoot and starts nothing.
+func Check() error { return check(SDKRoot()) }
+
+func check(root string) error {
+	if err := platformCheck(); err != nil {
+		return err
+	}
+	all := &installError{}
+	for _, k := range []kind{firestoreKind, pubsubKind} {
+		_, _, err := k.command(root, Host, 1)
+		var ie *installError
+		switch {
+		case errors.As(err, &ie):
+			all.add(ie)
+		case err != nil:
+			return err
+		}
+	}
+	if len(all.parts) == 0 {
+		return nil
+	}
+	return all
 }
 
 // The Firestore launcher (SDK 528) ends with
@@ -128,19 +235,29 @@ func firestoreJavaArgs(script, dir string) (args []string, ok bool) {
 func firestoreCommand(root, host string, port int) (*exec.Cmd, bool, error) {
 	dir := filepath.Join(root, "platform", "cloud-firestore-emulator")
 	launcher := filepath.Join(dir, "cloud_firestore_emulator")
+	ie := &installError{root: root}
 	script, err := os.ReadFile(launcher)
 	if err != nil {
-		return nil, false, notInstalled("firestore", firestorePackage, root, "launcher "+launcher+" not found")
+		ie.parts = append(ie.parts, missing{firestorePart, "no launcher " + launcher})
 	}
-	java, err := javaPath(true)
-	if err != nil {
-		return nil, false, err
+	java, jerr := javaPath(true)
+	if jerr != nil {
+		ie.add(jerr.(*installError))
+	}
+	var args []string
+	parsed := false
+	if err == nil {
+		if args, parsed = firestoreJavaArgs(string(script), dir); parsed {
+			if jar := args[len(args)-2]; !exists(jar) {
+				ie.parts = append([]missing{{firestorePart, "no jar " + jar}}, ie.parts...)
+			}
+		}
+	}
+	if len(ie.parts) > 0 {
+		return nil, false, ie
 	}
 	emuArgs := []string{"start", "--host=" + host, "--port=" + strconv.Itoa(port)}
-	if args, ok := firestoreJavaArgs(string(script), dir); ok {
-		if _, err := os.Stat(args[len(args)-2]); err != nil {
-			return nil, false, notInstalled("firestore", firestorePackage, root, "jar "+args[len(args)-2]+" not found")
-		}
+	if parsed {
 		return exec.Command(java, append(args, emuArgs...)...), true, nil
 	}
 	// Unknown script shape: run it; only the process-group kill reaches java.
@@ -151,13 +268,22 @@ func firestoreCommand(root, host string, port int) (*exec.Cmd, bool, error) {
 
 func pubsubCommand(root, host string, port int) (*exec.Cmd, bool, error) {
 	launcher := filepath.Join(root, "platform", "pubsub-emulator", "bin", "cloud-pubsub-emulator")
-	if _, err := os.Stat(launcher); err != nil {
-		return nil, false, notInstalled("pubsub", pubsubPackage, root, "launcher "+launcher+" not found")
+	ie := &installError{root: root}
+	if !exists(launcher) {
+		ie.parts = append(ie.parts, missing{pubsubPart, "no launcher " + launcher})
 	}
 	if _, err := javaPath(false); err != nil {
-		return nil, false, err
+		ie.add(err.(*installError))
+	}
+	if len(ie.parts) > 0 {
+		return nil, false, ie
 	}
 	// The script ends with `exec "$JAVACMD" "$@"`: java replaces the shell
 	// and inherits its process attributes, Pdeathsig included.
 	return exec.Command(launcher, "--host="+host, "--port="+strconv.Itoa(port)), true, nil
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

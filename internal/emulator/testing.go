@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,8 +15,9 @@ import (
 	"google.golang.org/api/option"
 )
 
-// shared is one emulator per kind per test binary, started on first use.
-type shared struct {
+// sharedEmulator is one emulator per kind per test binary, started on
+// first use.
+type sharedEmulator struct {
 	kind kind
 	once sync.Once
 	emu  *Emulator
@@ -23,41 +25,49 @@ type shared struct {
 }
 
 var (
-	sharedFirestore = &shared{kind: firestoreKind}
-	sharedPubSub    = &shared{kind: pubsubKind}
+	sharedFirestore = &sharedEmulator{kind: firestoreKind}
+	sharedPubSub    = &sharedEmulator{kind: pubsubKind}
 )
 
-func (s *shared) get() (*Emulator, error) {
+func (s *sharedEmulator) get() (*Emulator, error) {
 	s.once.Do(func() { s.emu, s.err = start(context.Background(), s.kind, Options{}) })
 	return s.emu, s.err
 }
 
 // Firestore returns the Firestore emulator shared by the test binary,
-// starting it on first use. When it is not installed the test is skipped, or
-// fails when the environment variable CI is "true"; under -short it is
-// skipped without starting. Any other start failure
-// fails the test. Do not stop it: use PrivateFirestore for fault tests. Pair
+// starting it on first use. Under -short the test is skipped before
+// anything starts, and counted in the summary that Run prints. When the
+// emulators or Java are missing, the test fails with one message that
+// names what is missing and how to install it; any other start failure
+// fails it too. Do not stop it: use PrivateFirestore for fault tests. Pair
 // with Main in TestMain so that it is stopped when the tests end.
 func Firestore(tb testing.TB) *Emulator {
 	tb.Helper()
-	skipShort(tb)
-	emu, err := sharedFirestore.get()
-	require(tb, err)
-	return emu
+	return shared(tb, sharedFirestore)
 }
 
 // PubSub is Firestore for the Pub/Sub emulator.
 func PubSub(tb testing.TB) *Emulator {
 	tb.Helper()
-	skipShort(tb)
-	emu, err := sharedPubSub.get()
-	require(tb, err)
+	return shared(tb, sharedPubSub)
+}
+
+func shared(tb testing.TB, s *sharedEmulator) *Emulator {
+	tb.Helper()
+	if !ready(tb, testing.Short(), Check) {
+		return nil // only reached with a TB whose Skip and Fatal return
+	}
+	emu, err := s.get()
+	if err != nil {
+		fail(tb, err)
+		return nil
+	}
 	return emu
 }
 
 // PrivateFirestore starts a Firestore emulator of the test's own, which the
-// test may stop and restart; it is closed when the test ends. Missing
-// emulators are handled as in Firestore.
+// test may stop and restart; it is closed when the test ends. -short and
+// missing parts are handled as in Firestore.
 func PrivateFirestore(tb testing.TB) *Emulator { tb.Helper(); return private(tb, firestoreKind) }
 
 // PrivatePubSub is PrivateFirestore for the Pub/Sub emulator.
@@ -65,11 +75,13 @@ func PrivatePubSub(tb testing.TB) *Emulator { tb.Helper(); return private(tb, pu
 
 func private(tb testing.TB, k kind) *Emulator {
 	tb.Helper()
-	skipShort(tb)
+	if !ready(tb, testing.Short(), Check) {
+		return nil
+	}
 	emu, err := start(context.Background(), k, Options{})
-	require(tb, err)
-	if emu == nil {
-		return nil // only reached with a TB whose Skip/Fatal return
+	if err != nil {
+		fail(tb, err)
+		return nil
 	}
 	tb.Cleanup(func() {
 		if err := emu.Close(); err != nil {
@@ -79,26 +91,110 @@ func private(tb testing.TB, k kind) *Emulator {
 	return emu
 }
 
-// skipShort skips the test under -short, before any emulator starts:
-// cloudbuild.yaml runs `go test -short ./...` in an image without them.
-func skipShort(tb testing.TB) {
+// shortReason is the skip message of an emulator test under -short.
+const shortReason = "-short: needs the Firestore/Pub/Sub emulators and Java"
+
+// SkipShort skips tb under -short, counted in the summary that Run prints,
+// and does nothing otherwise. Firestore, PubSub and the Private functions
+// call it themselves; call it first in a test that needs them but does
+// other costly set-up before it gets them.
+func SkipShort(tb testing.TB) {
 	tb.Helper()
 	if testing.Short() {
-		tb.Skip("-short: the emulator tests need the gcloud emulators and Java")
+		skip(tb)
 	}
 }
 
-// require skips (or, with CI=true, fails) on ErrNotInstalled and fails on
-// any other error.
-func require(tb testing.TB, err error) {
+func skip(tb testing.TB) {
 	tb.Helper()
-	switch {
-	case err == nil:
-	case errors.Is(err, ErrNotInstalled) && os.Getenv("CI") != "true":
-		tb.Skip(err)
-	default:
-		tb.Fatal(err)
+	report.skipped(tb.Name())
+	tb.Skip(shortReason)
+}
+
+// ready skips tb when short (cloudbuild.yaml and contributors run
+// `go test -short ./...` without the emulators), fails it when check finds
+// a part missing, and reports whether the test may start emulators.
+func ready(tb testing.TB, short bool, check func() error) bool {
+	tb.Helper()
+	if short {
+		skip(tb)
+		return false
 	}
+	if err := check(); err != nil {
+		fail(tb, err)
+		return false
+	}
+	return true
+}
+
+// fail fails tb with err, counting it when a part is missing.
+func fail(tb testing.TB, err error) {
+	tb.Helper()
+	if errors.Is(err, ErrNotInstalled) {
+		report.failed(tb.Name(), err.Error())
+	}
+	tb.Fatal(err)
+}
+
+// tally counts, for Run's summary, the tests left out under -short and the
+// tests failed for a missing part.
+type tally struct {
+	mu      sync.Mutex
+	skips   map[string]bool
+	fails   map[string]bool
+	reasons []string // distinct messages of the missing parts
+}
+
+var report = &tally{}
+
+func (t *tally) skipped(test string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.skips == nil {
+		t.skips = map[string]bool{}
+	}
+	t.skips[test] = true
+}
+
+func (t *tally) failed(test, reason string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.fails == nil {
+		t.fails = map[string]bool{}
+	}
+	t.fails[test] = true
+	if !slices.Contains(t.reasons, reason) {
+		t.reasons = append(t.reasons, reason)
+	}
+}
+
+// summary is what Run prints after the tests, "" when no test was left out
+// or failed for a missing part.
+func (t *tally) summary() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var b strings.Builder
+	if n := len(t.skips); n > 0 {
+		fmt.Fprintf(&b, "emulator: %s skipped under -short: %s the Firestore/Pub/Sub emulators and Java; go test without -short runs %s\n",
+			tests(n), plural(n, "it needs", "they need"), plural(n, "it", "them"))
+	}
+	if n := len(t.fails); n > 0 {
+		fmt.Fprintf(&b, "emulator: %s failed because a part %s is missing:\n", tests(n), plural(n, "it needs", "they need"))
+		for _, r := range t.reasons {
+			b.WriteString(r)
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
+}
+
+func tests(n int) string { return strconv.Itoa(n) + plural(n, " test", " tests") }
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // Main runs the tests, stops the shared emulators and exits with the tests'
@@ -109,9 +205,15 @@ func require(tb testing.TB, err error) {
 func Main(m *testing.M) { os.Exit(Run(m)) }
 
 // Run is Main without the exit, for a TestMain that does more afterwards.
+// After the tests it prints on standard output how many tests -short left
+// out ("emulator: 12 tests skipped under -short: ...") and how many failed
+// for a missing part, with the message that names it. The go command shows
+// that output for a package run alone in its directory, with -v or -json,
+// and for every failed package; `go test ./...` keeps only the ok line of
+// a package that passed.
 func Run(m *testing.M) int {
 	code := m.Run()
-	for _, s := range []*shared{sharedFirestore, sharedPubSub} {
+	for _, s := range []*sharedEmulator{sharedFirestore, sharedPubSub} {
 		emu := s.emu
 		if emu == nil {
 			continue
@@ -130,6 +232,7 @@ func Run(m *testing.M) int {
 			}
 		}
 	}
+	fmt.Print(report.summary())
 	return code
 }
 
