@@ -97,6 +97,7 @@ var commands = []command{
 	{"tail", "print the events published on the Pub/Sub topics", runTail},
 	{"keys", "make a whsec_ secret, Ed25519 and RSA keys and their JWKS", runKeys},
 	{"load", "load a local receiver like Gemini; check nothing is lost, doubled or forged", runLoad},
+	{"version", "print the version, VCS revision and Go version of this binary", runVersion},
 }
 
 func main() {
