@@ -20,6 +20,7 @@ import (
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
 	"github.com/geminihook/geminihook/internal/cloudlog"
+	"github.com/geminihook/geminihook/internal/route"
 )
 
 // EntryPoint is the function's name for functions-framework and for
@@ -63,10 +64,17 @@ func (l *lazy) handler(ctx context.Context) (http.Handler, error) {
 }
 
 func (l *lazy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := l.now()
 	h, err := l.handler(r.Context())
 	if err != nil {
+		// One access line per request, as the handler writes, so that the
+		// request metric and its alerts see a broken instance.
+		p := phrase(http.StatusServiceUnavailable, ResultMisconfigured)
 		w.Header().Set("Retry-After", retryAfter503)
-		http.Error(w, phrase(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
+		http.Error(w, p, http.StatusServiceUnavailable)
+		l.log.LogAttrs(r.Context(), slog.LevelError, "delivery",
+			cloudlog.HTTPRequest(redacted(r, route.Path{}), http.StatusServiceUnavailable, int64(len(p)+1), l.now().Sub(start)),
+			cloudlog.Label("result", ResultMisconfigured))
 		return
 	}
 	h.ServeHTTP(w, r)

@@ -1,25 +1,39 @@
 package geminihook
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/geminihook/geminihook/events"
 	"github.com/geminihook/geminihook/internal/cloudlog"
 	"github.com/geminihook/geminihook/internal/ledger"
 	"github.com/geminihook/geminihook/internal/publish"
+	"github.com/geminihook/geminihook/internal/route"
 	"github.com/geminihook/geminihook/verify"
 )
 
 // Verifier authenticates one delivery; *verify.Verifier is the one in use.
+// Precheck runs the checks that need no body (the handler calls it before
+// reading one); Verify runs them all.
 type Verifier interface {
+	Precheck(h http.Header) error
 	Verify(ctx context.Context, h http.Header, body []byte) (verify.Message, error)
+}
+
+// TokenSource gives the route tokens currently valid (every enabled
+// version of a Secret Manager secret in production). It must be cheap:
+// the handler calls it for every request to a route-token path.
+type TokenSource interface {
+	Secrets(ctx context.Context) ([][]byte, error)
 }
 
 // Ledger records each delivery once; internal/ledger has the Firestore
@@ -36,10 +50,19 @@ type Publisher interface {
 	Quarantine(ctx context.Context, m events.Message) (string, error)
 }
 
-// Deps is what NewHandler needs. Verifier, Ledger and Publisher are
-// required; the rest have defaults.
+// Deps is what NewHandler needs. Ledger, Publisher and at least one of
+// Verifier and Routed are required; the rest have defaults.
 type Deps struct {
-	Verifier  Verifier
+	// Verifier checks deliveries at "/": the project (v1) scheme only,
+	// whose secret proves ownership by itself. Nil: "/" accepts nothing.
+	Verifier Verifier
+	// Routed checks deliveries at /r/<route token>: every scheme
+	// configured, the per-request ones (v1a, JWT, signed with keys every
+	// Gemini customer shares) included. Nil: Verifier is used there too.
+	Routed Verifier
+	// Routes gives the route tokens; nil: every /r/… path is refused.
+	Routes TokenSource
+
 	Ledger    Ledger
 	Publisher Publisher
 	Logger    *slog.Logger     // nil: discard
@@ -49,6 +72,10 @@ type Deps struct {
 	MaxBodyBytes int64
 	// RequestTimeout bounds one delivery's work; 0 means DefaultRequestTimeout.
 	RequestTimeout time.Duration
+	// BodyTimeout bounds the read of the body, from the request's start;
+	// 0 means half of RequestTimeout. A body not received by then is
+	// answered 408.
+	BodyTimeout time.Duration
 }
 
 // Results name what the handler did with a request. They are the `result`
@@ -61,8 +88,13 @@ const (
 	ResultQuarantined        = "quarantined"
 	ResultInvalidHeaders     = "invalid_headers"
 	ResultBadSignature       = "bad_signature"
+	ResultBadRouteToken      = "bad_route_token" // v1a/JWT at "/", or /r/<unknown token>
+	ResultTokenReused        = "token_reused"    // a JWT already used for another delivery
 	ResultStaleTimestamp     = "stale_timestamp"
 	ResultTooLarge           = "too_large"
+	ResultTimeout            = "timeout"        // body not received within BodyTimeout
+	ResultTruncatedBody      = "truncated_body" // body shorter than declared
+	ResultNotFound           = "not_found"
 	ResultMethodNotAllowed   = "method_not_allowed"
 	ResultKeysUnavailable    = "keys_unavailable"
 	ResultBackendUnavailable = "backend_unavailable"
@@ -72,9 +104,12 @@ const (
 // Errors of the handler itself; the others come from verify, ledger and
 // publish and are mapped by statusFor.
 var (
-	errMethod   = errors.New("method not allowed")
-	errTooLarge = errors.New("body too large")
-	errBody     = errors.New("body could not be read")
+	errMethod      = errors.New("method not allowed")
+	errNotFound    = errors.New("no such path")
+	errRouteToken  = errors.New("per-request delivery without a valid route token")
+	errTooLarge    = errors.New("body too large")
+	errBodyTimeout = errors.New("body not received in time")
+	errTruncated   = errors.New("body truncated")
 )
 
 // retryAfter503 is the Retry-After of a 503: long enough for a backend
@@ -90,14 +125,24 @@ func statusFor(err error) (int, string) {
 		return http.StatusOK, ResultPublished
 	case errors.Is(err, errMethod):
 		return http.StatusMethodNotAllowed, ResultMethodNotAllowed
+	case errors.Is(err, errNotFound):
+		return http.StatusNotFound, ResultNotFound
+	case errors.Is(err, errRouteToken):
+		return http.StatusUnauthorized, ResultBadRouteToken
 	case errors.Is(err, errTooLarge):
 		return http.StatusRequestEntityTooLarge, ResultTooLarge
+	case errors.Is(err, errBodyTimeout):
+		return http.StatusRequestTimeout, ResultTimeout
+	case errors.Is(err, errTruncated):
+		return http.StatusBadRequest, ResultTruncatedBody
 	case errors.Is(err, verify.ErrMissingHeaders), errors.Is(err, verify.ErrInvalidHeaders):
 		return http.StatusBadRequest, ResultInvalidHeaders
 	case errors.Is(err, verify.ErrTimestampTooOld), errors.Is(err, verify.ErrTimestampTooNew):
 		return http.StatusUnauthorized, ResultStaleTimestamp
-	case errors.Is(err, verify.ErrNoMatchingSignature):
+	case errors.Is(err, verify.ErrNoMatchingSignature), errors.Is(err, verify.ErrSchemeDisabled):
 		return http.StatusUnauthorized, ResultBadSignature
+	case errors.Is(err, ledger.ErrTokenReused):
+		return http.StatusUnauthorized, ResultTokenReused
 	case errors.Is(err, verify.ErrKeysUnavailable):
 		return http.StatusServiceUnavailable, ResultKeysUnavailable
 	case errors.Is(err, ledger.ErrPublished):
@@ -106,18 +151,25 @@ func statusFor(err error) (int, string) {
 		return http.StatusConflict, ResultInFlight
 	case errors.Is(err, ErrConfig):
 		return http.StatusServiceUnavailable, ResultMisconfigured
-	default: // ledger.ErrUnavailable, publish errors, deadlines, errBody, anything else
+	default: // ledger.ErrUnavailable, publish errors, deadlines, anything else
 		return http.StatusServiceUnavailable, ResultBackendUnavailable
 	}
 }
 
 // phrase is the fixed body of an error answer; details go to the log only.
-func phrase(status int) string {
+func phrase(status int, result string) string {
 	switch status {
 	case http.StatusBadRequest:
+		if result == ResultTruncatedBody {
+			return "body shorter than its Content-Length"
+		}
 		return "missing or malformed webhook headers"
 	case http.StatusUnauthorized:
 		return "no valid signature or timestamp outside tolerance"
+	case http.StatusNotFound:
+		return "not found"
+	case http.StatusRequestTimeout:
+		return "body not received in time"
 	case http.StatusMethodNotAllowed:
 		return "method not allowed: POST only"
 	case http.StatusConflict:
@@ -137,8 +189,11 @@ type handler struct {
 // ARCHITECTURE.md. It panics if a required dependency is nil, a programming
 // error that must not reach production.
 func NewHandler(d Deps) http.Handler {
-	if d.Verifier == nil || d.Ledger == nil || d.Publisher == nil {
-		panic("geminihook.NewHandler: Verifier, Ledger and Publisher are required")
+	if (d.Verifier == nil && d.Routed == nil) || d.Ledger == nil || d.Publisher == nil {
+		panic("geminihook.NewHandler: Verifier or Routed, Ledger and Publisher are required")
+	}
+	if d.Routed == nil {
+		d.Routed = d.Verifier
 	}
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
@@ -152,11 +207,17 @@ func NewHandler(d Deps) http.Handler {
 	if d.RequestTimeout <= 0 {
 		d.RequestTimeout = DefaultRequestTimeout
 	}
+	if d.BodyTimeout <= 0 || d.BodyTimeout > d.RequestTimeout {
+		d.BodyTimeout = d.RequestTimeout / 2
+	}
 	return &handler{d}
 }
 
 // delivery is what one request learned, for its answer and its log line.
 type delivery struct {
+	start     time.Time  // the request's arrival
+	path      route.Path // the route; its token is never logged
+	bodyRead  bool       // the body was read to its end
 	msg       verify.Message
 	eventType string
 	kind      events.Kind
@@ -172,7 +233,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(ctx, h.RequestTimeout)
 	defer cancel()
 
-	var d delivery
+	d := delivery{start: start}
 	err := h.serve(ctx, w, r, &d)
 	status, result := statusFor(err)
 	if d.result != "" && err == nil {
@@ -190,6 +251,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		size = writeJSON(w, answer, d.msg.ID)
 	default:
+		if !d.bodyRead {
+			// Part of the body may still be on its way: close rather than
+			// wait for it to keep the connection.
+			w.Header().Set("Connection", "close")
+		}
 		switch status {
 		case http.StatusConflict:
 			w.Header().Set("Retry-After", strconv.Itoa(max(1, int((d.retryIn+time.Second-1)/time.Second))))
@@ -198,7 +264,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case http.StatusMethodNotAllowed:
 			w.Header().Set("Allow", http.MethodPost)
 		}
-		p := phrase(status)
+		p := phrase(status, result)
 		http.Error(w, p, status)
 		size = len(p) + 1
 	}
@@ -211,14 +277,39 @@ func (h *handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	if r.Method != http.MethodPost {
 		return errMethod
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.MaxBodyBytes))
-	if err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return errTooLarge
-		}
-		return errors.Join(errBody, err)
+	// Cheapest checks first, all before a byte of the body is read: the
+	// path, the route token, the headers and the replay window.
+	var err error
+	if d.path, err = route.ParsePath(r.URL.Path); err != nil {
+		return errNotFound
 	}
-	d.msg, err = h.Verifier.Verify(ctx, r.Header, body)
+	if err := d.path.Check(ctx, h.Routes); err != nil {
+		if errors.Is(err, route.ErrUnknownToken) {
+			return errRouteToken
+		}
+		return fmt.Errorf("%w: route tokens: %w", verify.ErrKeysUnavailable, err)
+	}
+	v := h.Verifier
+	if d.path.Routed {
+		v = h.Routed
+	}
+	if v == nil {
+		return fmt.Errorf("%w: v1 is off; per-request deliveries come to /r/<route token>", errRouteToken)
+	}
+	if err := v.Precheck(r.Header); err != nil {
+		if errors.Is(err, verify.ErrSchemeDisabled) && !d.path.Routed {
+			// v1a or JWT at "/": signed by keys every Gemini customer
+			// shares, so authentic is not ours without a route token.
+			return fmt.Errorf("%w: %w", errRouteToken, err)
+		}
+		return err
+	}
+	body, err := h.readBody(w, r, d.start.Add(h.BodyTimeout))
+	if err != nil {
+		return err
+	}
+	d.bodyRead = true
+	d.msg, err = v.Verify(ctx, r.Header, body)
 	if err != nil {
 		return err
 	}
@@ -236,7 +327,7 @@ func (h *handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		d.eventType, d.kind, d.outcome = ev.Type, ev.Kind, string(ev.Outcome)
 	}
 
-	lease, err := h.Ledger.Claim(ctx, ledger.Delivery{WebhookID: d.msg.ID, EventType: d.eventType, Envelope: body})
+	lease, err := h.Ledger.Claim(ctx, ledger.Delivery{WebhookID: d.msg.ID, EventType: d.eventType, Envelope: body, Token: d.msg.TokenID})
 	if err != nil {
 		if ife, ok := errors.AsType[*ledger.InFlightError](err); ok {
 			// The holder answers within its request deadline; only a
@@ -280,6 +371,35 @@ func (h *handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	return nil
 }
 
+// readBody reads the whole body, at most MaxBodyBytes (a larger declared
+// Content-Length is refused unread), by the body deadline: a body that
+// stalls or trickles holds the request slot only until then.
+func (h *handler) readBody(w http.ResponseWriter, r *http.Request, deadline time.Time) ([]byte, error) {
+	if r.ContentLength > h.MaxBodyBytes {
+		return nil, fmt.Errorf("%w: Content-Length %d over %d", errTooLarge, r.ContentLength, h.MaxBodyBytes)
+	}
+	rc := http.NewResponseController(w)
+	if err := rc.SetReadDeadline(deadline); err == nil {
+		defer rc.SetReadDeadline(time.Time{})
+	}
+	n := h.MaxBodyBytes
+	if r.ContentLength >= 0 {
+		n = r.ContentLength
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, min(n, 64<<10)+1))
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, h.MaxBodyBytes))
+	switch {
+	case err == nil:
+		return buf.Bytes(), nil
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return nil, fmt.Errorf("%w: %d bytes by the %v deadline", errBodyTimeout, buf.Len(), h.BodyTimeout)
+	}
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return nil, errTooLarge
+	}
+	return nil, fmt.Errorf("%w after %d bytes: %w", errTruncated, buf.Len(), err)
+}
+
 // answer is the body of a 200.
 type answer struct {
 	Status string `json:"status"`
@@ -304,7 +424,7 @@ func (h *handler) logDelivery(ctx context.Context, r *http.Request, d delivery, 
 		level = slog.LevelWarn
 	}
 	attrs := []slog.Attr{
-		cloudlog.HTTPRequest(r, status, int64(size), latency),
+		cloudlog.HTTPRequest(redacted(r, d.path), status, int64(size), latency),
 		slog.Float64("latency_ms", float64(latency.Microseconds())/1000),
 		cloudlog.Label("result", result),
 	}
@@ -322,6 +442,20 @@ func (h *handler) logDelivery(ctx context.Context, r *http.Request, d delivery, 
 		attrs = append(attrs, slog.String("error", err.Error()))
 	}
 	h.Logger.LogAttrs(ctx, level, "delivery", attrs...)
+}
+
+// redacted is r as the access log may show it: a route token's path is
+// logged as /r/…, and so is any other path under /r (a token with a typo
+// is still a token).
+func redacted(r *http.Request, p route.Path) *http.Request {
+	if !p.Routed && !strings.HasPrefix(r.URL.Path, "/r") {
+		return r
+	}
+	c := *r
+	u := *r.URL
+	u.Path, u.RawPath, u.RawQuery = route.Prefix+"…", "", ""
+	c.URL = &u
+	return &c
 }
 
 func truncate(s string, n int) string {

@@ -17,22 +17,53 @@ import (
 	"github.com/geminihook/geminihook/internal/cloudlog"
 	"github.com/geminihook/geminihook/internal/ledger"
 	"github.com/geminihook/geminihook/internal/publish"
+	"github.com/geminihook/geminihook/internal/route"
 	"github.com/geminihook/geminihook/internal/secrets"
 	"github.com/geminihook/geminihook/verify"
 )
 
 // Clients are the cloud clients a Service uses. SecretManager may be nil
-// when the configuration turns v1 HMAC off.
+// when no Secret Manager secret is read (v1 off or Parts.Secrets given, and
+// no route tokens or Parts.RouteTokens given).
 type Clients struct {
 	Firestore     *firestore.Client
 	PubSub        *pubsub.Client
 	SecretManager *secretmanager.Client
 }
 
+// Parts are what a Service is built from besides its Config: the one
+// composition of geminihook, for the Cloud Function (NewFromEnv: cloud
+// clients only), the local serve command (static secrets and tokens, an
+// in-memory ledger) and the tests. Every field but Clients.PubSub may be
+// left zero.
+type Parts struct {
+	Clients
+	// Secrets gives the v1 signing secrets; nil: every enabled version of
+	// Config.Secret in Secret Manager (v1 off when Config.Secret is "").
+	Secrets verify.SecretSource
+	// RouteTokens gives the route tokens; nil: every enabled version of
+	// Config.RouteTokens in Secret Manager (per-request deliveries off when
+	// Config.RouteTokens is "").
+	RouteTokens TokenSource
+	// Ledger; nil: the Firestore ledger on Clients.Firestore.
+	Ledger Ledger
+	// WrapPublisher, when set, wraps the Pub/Sub publisher (a test's fault
+	// switch).
+	WrapPublisher func(Publisher) Publisher
+	// HTTPClient fetches the JWKS; nil: a client of verify's own.
+	HTTPClient *http.Client
+	// Logger; nil: discard.
+	Logger *slog.Logger
+	// Now is the clock; nil: time.Now.
+	Now func() time.Time
+}
+
 // Service is the composed webhook receiver: an http.Handler plus what it
 // must release on shutdown.
 type Service struct {
 	http.Handler
+	// Topics are the full names of every topic the Service publishes to.
+	Topics  []string
 	closers []func() error
 }
 
@@ -79,13 +110,13 @@ func NewFromEnv(ctx context.Context, getenv func(string) string, w io.Writer) (*
 		return fail(fmt.Errorf("pubsub client: %w", err))
 	}
 	closers = append(closers, c.PubSub.Close)
-	if cfg.Secret != "" {
+	if cfg.Secret != "" || cfg.RouteTokens != "" {
 		if c.SecretManager, err = secretmanager.NewClient(ctx); err != nil {
 			return fail(fmt.Errorf("secret manager client: %w", err))
 		}
 		closers = append(closers, c.SecretManager.Close)
 	}
-	s, err := NewService(cfg, c, NewLogger(w, cfg))
+	s, err := NewService(cfg, Parts{Clients: c, Logger: NewLogger(w, cfg)})
 	if err != nil {
 		return fail(err)
 	}
@@ -93,25 +124,75 @@ func NewFromEnv(ctx context.Context, getenv func(string) string, w io.Writer) (*
 	return s, nil
 }
 
-// NewService composes a Service from a configuration and clients that the
-// caller owns (Close does not close them).
-func NewService(cfg Config, c Clients, logger *slog.Logger) (*Service, error) {
-	vo := verify.Options{JWKSURL: cfg.JWKSURL, Audience: cfg.Audience, Tolerance: cfg.Tolerance}
-	if cfg.Secret != "" {
-		if c.SecretManager == nil {
-			return nil, fmt.Errorf("%w: GEMINIHOOK_SECRET is set but no Secret Manager client was given", ErrConfig)
+// NewService composes a Service from a configuration and its parts. The
+// clients stay the caller's (Close does not close them). It makes no
+// network call, and logs once which schemes it accepts where. Errors wrap
+// ErrConfig.
+func NewService(cfg Config, p Parts) (*Service, error) {
+	logger := p.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	secretSource := func(what, name string, parse func(string) ([]byte, error)) (*secrets.Source, error) {
+		if p.SecretManager == nil {
+			return nil, fmt.Errorf("%w: %s is set but no Secret Manager client was given", ErrConfig, what)
 		}
-		src, err := secrets.New(c.SecretManager, cfg.Secret, secrets.Options{MaxAge: cfg.SecretRefresh, Logger: logger})
+		src, err := secrets.New(p.SecretManager, name, secrets.Options{MaxAge: cfg.SecretRefresh, Logger: logger, Parse: parse})
 		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrConfig, what, err)
+		}
+		return src, nil
+	}
+
+	// "/" accepts the project scheme only: its secret is ours alone.
+	// /r/<route token> accepts every configured scheme.
+	symmetric := verify.Options{Secrets: p.Secrets, Tolerance: cfg.Tolerance, Now: p.Now}
+	if symmetric.Secrets == nil && cfg.Secret != "" {
+		src, err := secretSource("GEMINIHOOK_SECRET", cfg.Secret, nil)
+		if err != nil {
+			return nil, err
+		}
+		symmetric.Secrets = src
+	}
+	tokens := p.RouteTokens
+	if tokens == nil && cfg.RouteTokens != "" {
+		src, err := secretSource("GEMINIHOOK_ROUTE_TOKENS", cfg.RouteTokens, route.ParseToken)
+		if err != nil {
+			return nil, err
+		}
+		tokens = src
+	}
+	deps := Deps{
+		Ledger: p.Ledger, Logger: logger, Now: p.Now,
+		MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout,
+	}
+	var err error
+	if symmetric.Secrets != nil {
+		if deps.Verifier, err = verify.New(symmetric); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 		}
-		vo.Secrets = src
 	}
-	v, err := verify.New(vo)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	if tokens != nil && cfg.JWKSURL != "" {
+		routed := symmetric
+		routed.JWKSURL, routed.Audience, routed.Issuer = cfg.JWKSURL, cfg.Audience, cfg.Issuer
+		routed.MaxTokenLifetime, routed.HTTPClient = MaxJWTLifetime, p.HTTPClient
+		if deps.Routed, err = verify.New(routed); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		deps.Routes = tokens
 	}
-	pub, err := publish.New(c.PubSub, publish.Options{
+	if deps.Verifier == nil && deps.Routed == nil {
+		return nil, fmt.Errorf("%w: no scheme is on: set GEMINIHOOK_SECRET, or GEMINIHOOK_ROUTE_TOKENS with GEMINIHOOK_JWKS_URL", ErrConfig)
+	}
+	if deps.Ledger == nil {
+		if p.Firestore == nil {
+			return nil, fmt.Errorf("%w: no ledger and no Firestore client was given", ErrConfig)
+		}
+		deps.Ledger = ledger.NewFirestore(p.Firestore, ledger.Options{
+			Collection: cfg.Collection, Lease: cfg.Lease, Retention: cfg.Retention, Now: p.Now,
+		})
+	}
+	pub, err := publish.New(p.PubSub, publish.Options{
 		Topic:           cfg.Topic,
 		Topics:          cfg.kindTopics(),
 		QuarantineTopic: cfg.QuarantineTopic,
@@ -123,14 +204,31 @@ func NewService(cfg Config, c Clients, logger *slog.Logger) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	led := ledger.NewFirestore(c.Firestore, ledger.Options{
-		Collection: cfg.Collection, Lease: cfg.Lease, Retention: cfg.Retention,
-	})
-	h := NewHandler(Deps{
-		Verifier: v, Ledger: led, Publisher: pub, Logger: logger,
-		MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout,
-	})
-	return &Service{Handler: h, closers: []func() error{func() error { pub.Close(); return nil }}}, nil
+	deps.Publisher = pub
+	if p.WrapPublisher != nil {
+		deps.Publisher = p.WrapPublisher(pub)
+	}
+	logSchemes(logger, cfg, deps)
+	return &Service{Handler: NewHandler(deps), Topics: pub.Topics(), closers: []func() error{func() error { pub.Close(); return nil }}}, nil
+}
+
+// logSchemes writes the instance's first lines: which schemes are accepted
+// where, and how to turn on those that are off.
+func logSchemes(logger *slog.Logger, cfg Config, d Deps) {
+	names := func(v Verifier) string {
+		if vv, ok := v.(*verify.Verifier); ok && vv != nil {
+			return fmt.Sprint(vv.Schemes())
+		}
+		return "[]"
+	}
+	logger.Info("geminihook: accepting deliveries",
+		"at_root", names(d.Verifier), "at_route_token_path", names(d.Routed))
+	switch {
+	case d.Routes == nil:
+		logger.Info("geminihook: per-request deliveries (v1a, JWT) are off; set GEMINIHOOK_ROUTE_TOKENS (a Secret Manager secret of route tokens) to accept them at /r/<token>")
+	case cfg.Audience == "":
+		logger.Info("geminihook: JWT deliveries are off; set GEMINIHOOK_JWT_AUDIENCE to accept them")
+	}
 }
 
 // kindTopics is the per-kind topic map of cfg, without empty entries.

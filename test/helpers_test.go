@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -31,9 +30,7 @@ import (
 	"github.com/geminihook/geminihook/internal/emulator"
 	"github.com/geminihook/geminihook/internal/ledger"
 	"github.com/geminihook/geminihook/internal/publish"
-	"github.com/geminihook/geminihook/internal/secrets"
 	"github.com/geminihook/geminihook/internal/secrets/secretstest"
-	"github.com/geminihook/geminihook/verify"
 	"github.com/geminihook/geminihook/verify/verifytest"
 )
 
@@ -49,6 +46,11 @@ const (
 
 	secretID = "webhook-signing"
 	audience = "https://hooks.example.test/gemini"
+
+	// routeTokensID is the secret of the route tokens, and routeToken its
+	// first version: per-request deliveries go to /r/<routeToken>.
+	routeTokensID = "route-tokens"
+	routeToken    = "ZGVsaXZlcmllcy1mb3ItdXMtb25seS10ZXN0"
 )
 
 var allTopics = []string{topicDefault, topicBatch, topicInteraction, topicVideo, topicQuarantine}
@@ -79,9 +81,8 @@ type setup struct {
 	firestoreProxy bool
 	// secretsDown takes the Secret Manager down before the first request.
 	secretsDown bool
-	// flaky composes the handler with geminihook.NewHandler from the same
-	// real adapters as NewService, with the publisher wrapped in a
-	// flakyPublisher the test controls.
+	// flaky wraps NewService's publisher in a flakyPublisher the test
+	// controls (Parts.WrapPublisher).
 	flaky bool
 	// pstest, when set, puts Pub/Sub on an in-process pstest server with
 	// these reactors instead of the emulator: faults at the gRPC boundary
@@ -151,6 +152,7 @@ func newStack(t *testing.T, su setup) *stack {
 		"GEMINIHOOK_SECRET":            secretID,
 		"GEMINIHOOK_JWKS_URL":          s.jwks.URL,
 		"GEMINIHOOK_JWT_AUDIENCE":      audience,
+		"GEMINIHOOK_ROUTE_TOKENS":      routeTokensID,
 		"GEMINIHOOK_TOPIC":             topicDefault,
 		"GEMINIHOOK_TOPIC_BATCH":       topicBatch,
 		"GEMINIHOOK_TOPIC_INTERACTION": topicInteraction,
@@ -166,6 +168,10 @@ func newStack(t *testing.T, su setup) *stack {
 	}
 	s.cfg = cfg
 	s.version = s.sm.AddVersion(cfg.Secret, []byte(verifytest.Secret+"\n"))
+	if cfg.RouteTokens != "" {
+		s.sm.AddVersion(cfg.RouteTokens, []byte(routeToken+"\n"))
+	}
+	s.forbid(routeToken)
 	if su.secretsDown {
 		s.sm.SetDown(true)
 	}
@@ -225,55 +231,31 @@ func newStack(t *testing.T, su setup) *stack {
 	t.Cleanup(func() { testFS.Close() })
 	s.ledger = ledger.NewFirestore(testFS, ledger.Options{Collection: cfg.Collection, Lease: cfg.Lease, Retention: cfg.Retention})
 
-	logger := geminihook.NewLogger(s.logs, cfg)
-	clients := geminihook.Clients{Firestore: fs, PubSub: ps, SecretManager: s.sm.Client()}
-	var h http.Handler
-	if su.flaky {
-		h = s.composeFlaky(cfg, clients, logger)
-	} else {
-		svc, err := geminihook.NewService(cfg, clients, logger)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if err := svc.Close(); err != nil {
-				t.Errorf("Service.Close: %v", err)
-			}
-		})
-		h = svc
+	parts := geminihook.Parts{
+		Clients: geminihook.Clients{Firestore: fs, PubSub: ps, SecretManager: s.sm.Client()},
+		Logger:  geminihook.NewLogger(s.logs, cfg),
 	}
-	srv := httptest.NewServer(h)
+	if su.flaky {
+		// The seam through which publishing faults are injected: the real
+		// publisher behind a switch.
+		parts.WrapPublisher = func(p geminihook.Publisher) geminihook.Publisher {
+			s.flaky = &flakyPublisher{Publisher: p}
+			return s.flaky
+		}
+	}
+	svc, err := geminihook.NewService(cfg, parts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := svc.Close(); err != nil {
+			t.Errorf("Service.Close: %v", err)
+		}
+	})
+	srv := httptest.NewServer(svc)
 	t.Cleanup(srv.Close)
 	s.url = srv.URL
 	return s
-}
-
-// composeFlaky builds what NewService builds, from the same adapters, with
-// the publisher wrapped in a flakyPublisher: the seam through which
-// publishing faults are injected.
-func (s *stack) composeFlaky(cfg geminihook.Config, c geminihook.Clients, logger *slog.Logger) http.Handler {
-	t := s.t
-	src, err := secrets.New(c.SecretManager, cfg.Secret, secrets.Options{MaxAge: cfg.SecretRefresh, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := verify.New(verify.Options{Secrets: src, JWKSURL: cfg.JWKSURL, Audience: cfg.Audience, Tolerance: cfg.Tolerance})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := publish.New(c.PubSub, publish.Options{
-		Topic: cfg.Topic, QuarantineTopic: cfg.QuarantineTopic, Timeout: cfg.RequestTimeout,
-		Topics: map[events.Kind]string{events.KindBatch: cfg.BatchTopic, events.KindInteraction: cfg.InteractionTopic, events.KindVideo: cfg.VideoTopic},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pub.Close)
-	s.flaky = &flakyPublisher{Publisher: pub}
-	return geminihook.NewHandler(geminihook.Deps{
-		Verifier: v, Ledger: ledger.NewFirestore(c.Firestore, ledger.Options{Collection: cfg.Collection, Lease: cfg.Lease, Retention: cfg.Retention}),
-		Publisher: s.flaky, Logger: logger, MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout,
-	})
 }
 
 // flakyPublisher is the real publisher behind a switch: while failing is
@@ -395,10 +377,21 @@ func (r reply) answer(t *testing.T) (status, id string) {
 
 var httpClient = &http.Client{Timeout: 30 * time.Second}
 
-// do sends one request to the function.
+// do sends one request to the function: at "/" for a project (v1)
+// delivery, at /r/<routeToken> for a per-request one (no v1 token), as
+// their owner configures Gemini.
 func (s *stack) do(method string, h http.Header, body []byte) reply {
+	path := "/"
+	if sig := h.Get("webhook-signature"); sig != "" && !strings.Contains(" "+sig, " v1,") {
+		path = "/r/" + routeToken
+	}
+	return s.doAt(method, path, h, body)
+}
+
+// doAt sends one request to the function at path.
+func (s *stack) doAt(method, path string, h http.Header, body []byte) reply {
 	t := s.t
-	req, err := http.NewRequest(method, s.url+"/", bytes.NewReader(body))
+	req, err := http.NewRequest(method, s.url+path, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

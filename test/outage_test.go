@@ -49,8 +49,9 @@ func TestFirestoreUnreachable(t *testing.T) {
 // TestSecretManagerDownAtStart (item 5): an instance that starts while
 // Secret Manager is down answers v1 deliveries 503 (so that Gemini retries
 // them; an authentic delivery must never get 401), logs why, and recovers
-// without a restart once Secret Manager is back. Deliveries verified by
-// the JWKS are unaffected meanwhile.
+// without a restart once Secret Manager is back. Per-request deliveries
+// need their route tokens, also in Secret Manager: they are answered 503
+// too (retried, never 401), and recover with it.
 func TestSecretManagerDownAtStart(t *testing.T) {
 	t.Parallel()
 	s := newStack(t, setup{secretsDown: true})
@@ -71,9 +72,13 @@ func TestSecretManagerDownAtStart(t *testing.T) {
 		t.Errorf("%d Firestore and Pub/Sub calls for an unverified delivery, want 0", n)
 	}
 
-	// Per-request webhooks do not need Secret Manager.
-	if r := s.send("jwt", newID(), s.body(events.TypeVideoGenerated, "op_sm")); r.status != 200 {
-		t.Errorf("jwt with Secret Manager down: %d %q, want 200", r.status, r.body)
+	// Per-request webhooks need the route tokens: 503, retried.
+	jwtID, jwtBody := newID(), s.body(events.TypeVideoGenerated, "op_sm")
+	if r := s.send("jwt", jwtID, jwtBody); r.status != 503 || r.retryAfter == "" {
+		t.Errorf("jwt with Secret Manager down: %d %q, want 503 with Retry-After", r.status, r.body)
+	}
+	if n := s.fsCalls.Count("") + s.psCalls.Count("") + s.jwks.Requests(); n != 0 {
+		t.Errorf("%d Firestore, Pub/Sub and JWKS calls for a delivery whose route cannot be checked, want 0", n)
 	}
 
 	s.sm.SetDown(false)
@@ -89,8 +94,14 @@ func TestSecretManagerDownAtStart(t *testing.T) {
 	if took > 3*time.Second {
 		t.Errorf("recovery took %v, want about secrets.DefaultRetryInterval (1 s)", took)
 	}
-	if ms := byID(s.messages(2))[id]; len(ms) != 1 {
-		t.Errorf("%d messages with ce-id %s, want exactly 1", len(ms), id)
+	if r := s.send("jwt", jwtID, jwtBody); r.status != 200 {
+		t.Errorf("jwt after Secret Manager came back: %d %q, want 200", r.status, r.body)
+	}
+	got := byID(s.messages(2))
+	for _, want := range []string{id, jwtID} {
+		if ms := got[want]; len(ms) != 1 {
+			t.Errorf("%d messages with ce-id %s, want exactly 1", len(ms), want)
+		}
 	}
 }
 

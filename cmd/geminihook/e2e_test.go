@@ -23,6 +23,7 @@ import (
 	geminihook "github.com/geminihook/geminihook"
 	"github.com/geminihook/geminihook/events"
 	"github.com/geminihook/geminihook/internal/emulator"
+	"github.com/geminihook/geminihook/internal/route"
 )
 
 // These tests run the binary that TestMain built, as a user would: serve on
@@ -251,9 +252,29 @@ func scenario(t *testing.T, keys string, s served, env []string, psAddr, project
 		t.Errorf("send --repeat 10: want 10 attempts of one delivery, one published:\n%s", out)
 	}
 	add(ds, pub)
-	ds, pub, _ = send(t, env, "--url", s.url, "--scheme", "v1a", "--ed25519-seed", filepath.Join(keys, fileEd25519), "--type", "interaction.completed")
+	// Per-request deliveries: only at /r/<route token>, JWT only for our
+	// audience. Refused ones exit 1 and publish nothing (tail would see
+	// an id no send reported as published).
+	token := readRouteToken(t, keys)
+	routed := s.url + "r/" + token
+	ed := []string{"--scheme", "v1a", "--ed25519-seed", filepath.Join(keys, fileEd25519)}
+	jwt := []string{"--scheme", "jwt", "--rsa-key", filepath.Join(keys, fileRSA), "--audience", localAudience}
+	for _, refused := range [][]string{
+		append([]string{"--url", s.url}, ed...),                           // v1a at /
+		append([]string{"--url", s.url + "r/" + route.NewToken()}, ed...), // v1a with another token
+		append([]string{"--url", s.url}, jwt...),                          // jwt at /
+		{"--url", routed, "--scheme", "jwt", "--rsa-key", filepath.Join(keys, fileRSA), "--audience", "someone-else"},
+	} {
+		code, stdout, _ := runCLI(t, env, append([]string{"send", "--type", "batch.failed"}, refused...)...)
+		if code != exitFailure || !strings.Contains(stdout, "→ 401") {
+			t.Errorf("send %q: exit %d, want 1 with a 401; stdout:\n%s", refused, code, stdout)
+		}
+	}
+	ds, pub, _ = send(t, env, append([]string{"--url", routed, "--type", "interaction.completed"}, ed...)...)
 	add(ds, pub)
-	ds, pub, _ = send(t, env, "--url", s.url, "--scheme", "jwt", "--rsa-key", filepath.Join(keys, fileRSA), "--type", "batch.expired", "--repeat", "2")
+	ds, pub, _ = send(t, env, append([]string{"--url", routed, "--type", "batch.expired", "--repeat", "2"}, jwt...)...)
+	add(ds, pub)
+	ds, pub, _ = send(t, env, "--url", routed, "--secret", s.secret, "--type", "batch.cancelled") // v1 is fine there too
 	add(ds, pub)
 	ds, pub, _ = send(t, env, "--url", s.url, "--secret", s.secret, "--type", "geminihook.test.unknown")
 	add(ds, pub)
@@ -334,11 +355,30 @@ func checkNoSubscriptions(t *testing.T, psAddr, project string) {
 	}
 }
 
+// readRouteToken reads the route token that keys wrote into dir.
+func readRouteToken(t *testing.T, dir string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, fileRoute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if _, err := route.ParseToken(tok); err != nil {
+		t.Fatalf("keys wrote route token %q: %v", tok, err)
+	}
+	return tok
+}
+
+// perRequestFlags are serve's flags for v1a and JWT with the keys in dir.
+func perRequestFlags(dir string) []string {
+	return []string{"--jwks-file", filepath.Join(dir, fileJWKS), "--route-token-file", filepath.Join(dir, fileRoute), "--audience", localAudience}
+}
+
 func TestServeEmbedded(t *testing.T) {
 	needBinary(t)
 	keys := makeKeys(t)
 	env := cliEnv()
-	serve, s := startServe(t, env, "--jwks-file", filepath.Join(keys, fileJWKS))
+	serve, s := startServe(t, env, perRequestFlags(keys)...)
 	if s.pubsubAddr == "" || !strings.Contains(s.banner, "in memory") {
 		t.Fatalf("serve without emulator variables should use in-process Pub/Sub and the memory ledger:\n%s", s.banner)
 	}
@@ -376,7 +416,7 @@ func TestServeEmulators(t *testing.T) {
 	project := emulator.ProjectID(t)
 	keys := makeKeys(t)
 	env := cliEnv("FIRESTORE_EMULATOR_HOST="+fs.Addr(), "PUBSUB_EMULATOR_HOST="+ps.Addr())
-	serve, s := startServe(t, env, "--project", project, "--jwks-file", filepath.Join(keys, fileJWKS))
+	serve, s := startServe(t, env, append([]string{"--project", project}, perRequestFlags(keys)...)...)
 	if !strings.Contains(s.banner, "Firestore emulator at "+fs.Addr()) || !strings.Contains(s.banner, "emulator at "+ps.Addr()) {
 		t.Fatalf("serve with the emulator variables should use both emulators:\n%s", s.banner)
 	}
@@ -399,6 +439,9 @@ func TestServeEmulators(t *testing.T) {
 		}
 		if err != nil {
 			t.Fatalf("reading the ledger: %v", err)
+		}
+		if kind, _ := doc.Data()["kind"].(string); kind == "jwt_token" {
+			continue // a JWT's single-use binding, not a delivery record
 		}
 		id, _ := doc.Data()["webhook_id"].(string)
 		state, _ := doc.Data()["state"].(string)

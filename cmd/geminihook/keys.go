@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/geminihook/geminihook/internal/route"
 	"github.com/geminihook/geminihook/verify"
 	"github.com/geminihook/geminihook/verify/verifytest"
 )
@@ -36,7 +37,12 @@ const (
 	fileEd25519 = "ed25519.seed"
 	fileRSA     = "rsa.pem"
 	fileJWKS    = "jwks.json"
+	fileRoute   = "route-token.txt"
 )
+
+// localAudience is the JWT audience that keys suggests for local runs
+// (serve --audience, send --audience); production uses the function's own.
+const localAudience = "geminihook-local"
 
 const keysAbout = `
 Makes the key material for local tests of all three signature schemes and
@@ -46,16 +52,20 @@ writes it into --out DIR:
   ed25519.seed   base64 of an Ed25519 seed for v1a            private
   rsa.pem        a PKCS #8 RSA private key for RS256 JWTs     private
   jwks.json      the JWK Set with both public keys            public
+  route-token.txt  a route token for per-request webhooks     private
 
 Then it prints the serve and send commands that use them: serve hosts
 jwks.json itself (--jwks-file) and verifies against it, as production
-verifies against Google's JWKS. These keys are for local tests only.
-Existing files are not overwritten unless --force is given.`
+verifies against Google's JWKS, and accepts v1a and JWT deliveries only at
+/r/<route token>, as production does. These keys are for local tests only:
+keep them out of version control (.gitignore lists keys/ and
+geminihook-keys/). Existing files are not overwritten unless --force is
+given.`
 
 const keysExamples = `  geminihook keys --out ./keys
-  geminihook serve --secret-file ./keys/secret.txt --jwks-file ./keys/jwks.json
-  geminihook send --scheme v1a --ed25519-seed ./keys/ed25519.seed --all
-  geminihook send --scheme jwt --rsa-key ./keys/rsa.pem --type video.generated`
+  geminihook serve --secret-file ./keys/secret.txt --jwks-file ./keys/jwks.json --route-token-file ./keys/route-token.txt --audience ` + localAudience + `
+  geminihook send --url http://127.0.0.1:8080/r/$(cat ./keys/route-token.txt) --scheme v1a --ed25519-seed ./keys/ed25519.seed --all
+  geminihook send --url http://127.0.0.1:8080/r/$(cat ./keys/route-token.txt) --scheme jwt --rsa-key ./keys/rsa.pem --audience ` + localAudience + ` --type video.generated`
 
 func runKeys(ctx context.Context, args []string, e env) error {
 	fset := newFlagSet("keys", "[--out DIR] [--force]", keysAbout, keysExamples, e)
@@ -90,25 +100,28 @@ func runKeys(ctx context.Context, args []string, e env) error {
   %-13s Ed25519 seed (base64) for v1a
   %-13s RSA private key for RS256 JWTs (kid %s)
   %-13s public JWK Set of both
+  %-13s route token: per-request deliveries go to /r/<token>
 
 Serve with all three schemes on (jwks.json hosted by serve itself):
-  geminihook serve --secret-file %s --jwks-file %s
+  geminihook serve --secret-file %s --jwks-file %s --route-token-file %s --audience %s
 
-Send with each scheme:
+Send with each scheme (v1 at /, v1a and jwt at /r/<token>):
   geminihook send --secret-file %s --all
-  geminihook send --scheme v1a --ed25519-seed %s --all
-  geminihook send --scheme jwt --rsa-key %s%s --all
-`, dir, fileSecret, fileEd25519, fileRSA, *kid, fileJWKS,
+  geminihook send --url %s --scheme v1a --ed25519-seed %s --all
+  geminihook send --url %s --scheme jwt --rsa-key %s%s --audience %s --all
+`, dir, fileSecret, fileEd25519, fileRSA, *kid, fileJWKS, fileRoute,
 		shellQuote(filepath.Join(dir, fileSecret)), shellQuote(filepath.Join(dir, fileJWKS)),
+		shellQuote(filepath.Join(dir, fileRoute)), localAudience,
 		shellQuote(filepath.Join(dir, fileSecret)),
-		shellQuote(filepath.Join(dir, fileEd25519)),
-		shellQuote(filepath.Join(dir, fileRSA)), kidFlag)
+		shellQuote("http://127.0.0.1:8080/r/"+k.route), shellQuote(filepath.Join(dir, fileEd25519)),
+		shellQuote("http://127.0.0.1:8080/r/"+k.route), shellQuote(filepath.Join(dir, fileRSA)), kidFlag, localAudience)
 	return nil
 }
 
 // keySet is the material `keys` makes.
 type keySet struct {
 	secret string
+	route  string
 	seed   []byte
 	rsa    *rsa.PrivateKey
 	kid    string
@@ -122,7 +135,7 @@ func newKeys(rsaBits int, kid string) (*keySet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("generating the RSA key: %w", err)
 	}
-	return &keySet{secret: secret, seed: seed, rsa: key, kid: kid}, nil
+	return &keySet{secret: secret, route: route.NewToken(), seed: seed, rsa: key, kid: kid}, nil
 }
 
 // newSecret returns a fresh whsec_ secret.
@@ -159,6 +172,7 @@ func (k *keySet) write(dir string, force bool) error {
 		{fileEd25519, []byte(base64.StdEncoding.EncodeToString(k.seed) + "\n"), 0o600},
 		{fileRSA, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600},
 		{fileJWKS, append(verifytest.JWKS(k.signer()), '\n'), 0o644},
+		{fileRoute, []byte(k.route + "\n"), 0o600},
 	}
 	if !force {
 		for _, f := range files {

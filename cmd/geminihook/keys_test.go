@@ -30,7 +30,7 @@ func makeKeys(t *testing.T) string {
 
 func TestKeysFiles(t *testing.T) {
 	dir := makeKeys(t)
-	for name, mode := range map[string]os.FileMode{fileSecret: 0o600, fileEd25519: 0o600, fileRSA: 0o600, fileJWKS: 0o644} {
+	for name, mode := range map[string]os.FileMode{fileSecret: 0o600, fileEd25519: 0o600, fileRSA: 0o600, fileJWKS: 0o644, fileRoute: 0o600} {
 		st, err := os.Stat(filepath.Join(dir, name))
 		if err != nil {
 			t.Errorf("keys wrote no %s: %v", name, err)

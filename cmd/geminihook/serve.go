@@ -1,8 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -21,6 +23,7 @@ import (
 	"github.com/geminihook/geminihook/internal/ledger"
 	"github.com/geminihook/geminihook/internal/loadtest"
 	"github.com/geminihook/geminihook/internal/publish"
+	"github.com/geminihook/geminihook/internal/route"
 	"github.com/geminihook/geminihook/verify"
 )
 
@@ -32,10 +35,11 @@ const jwksPath = "/.well-known/jwks.json"
 const shutdownTimeout = 15 * time.Second
 
 const serveAbout = `
-Runs the geminihook webhook receiver locally, through the same handler as
-the Cloud Function (geminihook.NewHandler): verification (v1 HMAC, v1a
+Runs the geminihook webhook receiver locally, composed by the same code as
+the Cloud Function (geminihook.NewService): verification (v1 HMAC, v1a
 Ed25519, RS256 JWT), the dedup ledger, normalization and the CloudEvents
-messages on Pub/Sub.
+messages on Pub/Sub. The GEMINIHOOK_* variables of the function's
+configuration apply here too; the flags below take precedence.
 
 No other process is needed: Pub/Sub is served in-process on --pubsub-addr
 (a loopback port that 'geminihook tail' and any Pub/Sub client can attach
@@ -44,10 +48,13 @@ PUBSUB_EMULATOR_HOST is set, serve publishes to that server instead; when
 FIRESTORE_EMULATOR_HOST is set, the ledger is kept in that Firestore
 emulator (collection ` + geminihook.DefaultCollection + `). Missing topics are created.
 
-Without --secret, serve makes a whsec_ secret and prints it once. For v1a
-and JWT deliveries, give it a JWKS: --jwks-url, or --jwks-file (for
-example from 'geminihook keys'), which serve then hosts itself at
-` + jwksPath + ` and verifies against.
+Without --secret, serve makes a whsec_ secret and prints it once; project
+(v1) deliveries are accepted at /. Per-request deliveries (v1a and JWT,
+signed with keys that every Gemini customer shares) are accepted only at
+/r/<route token>, as in production: give a --route-token (or
+--route-token-file) and a JWKS: --jwks-url, or --jwks-file (for example
+from 'geminihook keys'), which serve then hosts itself at ` + jwksPath + `
+and verifies against. JWT deliveries also need --audience.
 
 On start it prints where it listens and the send and tail commands to try.
 It stops cleanly on Ctrl-C or SIGTERM: requests in flight finish and
@@ -57,13 +64,15 @@ in production) go to standard error.`
 const serveExamples = `  geminihook serve
   geminihook serve --addr 127.0.0.1:9090 --pubsub-addr 127.0.0.1:0
   geminihook serve --secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw --secret whsec_…   # rotation: both valid
-  geminihook keys --out keys && geminihook serve --secret-file keys/secret.txt --jwks-file keys/jwks.json
+  geminihook keys --out keys && geminihook serve --secret-file keys/secret.txt --jwks-file keys/jwks.json --route-token-file keys/route-token.txt --audience http://127.0.0.1:8080/
   PUBSUB_EMULATOR_HOST=127.0.0.1:8681 FIRESTORE_EMULATOR_HOST=127.0.0.1:8686 geminihook serve --project demo`
 
 type serveOptions struct {
 	addr       string
 	secrets    stringList
 	secretFile string
+	routes     stringList
+	routeFile  string
 	jwksURL    string
 	jwksFile   string
 	audience   string
@@ -72,6 +81,7 @@ type serveOptions struct {
 	tolerance  time.Duration
 	pubsubAddr string
 	logLevel   string
+	given      map[string]bool // the flags given on the command line
 }
 
 func runServe(ctx context.Context, args []string, e env) error {
@@ -82,7 +92,9 @@ func runServe(ctx context.Context, args []string, e env) error {
 	fs.StringVar(&o.secretFile, "secret-file", "", "read a whsec_ secret from this file (geminihook keys writes secret.txt)")
 	fs.StringVar(&o.jwksURL, "jwks-url", "", "JWKS URL with the public keys of v1a and JWT deliveries (http or https); default: v1a and JWT off")
 	fs.StringVar(&o.jwksFile, "jwks-file", "", "JWKS file to host at "+jwksPath+" on --addr and verify v1a and JWT against")
-	fs.StringVar(&o.audience, "audience", "", "required aud claim of JWT deliveries; empty: not checked")
+	fs.Var(&o.routes, "route-token", "route `token` of per-request (v1a, JWT) deliveries, accepted at /r/TOKEN; repeatable (default: none, v1a and JWT off)")
+	fs.StringVar(&o.routeFile, "route-token-file", "", "read a route token from this file (geminihook keys writes route-token.txt)")
+	fs.StringVar(&o.audience, "audience", "", "required aud claim of JWT deliveries (default: none, JWT off)")
 	fs.StringVar(&o.project, "project", defaultProject, "project of the Pub/Sub topics (and the Firestore ledger)")
 	fs.StringVar(&o.topic, "topic", geminihook.DefaultTopic, "topic of job events; quarantined bodies go to <topic>-quarantine")
 	fs.DurationVar(&o.tolerance, "tolerance", geminihook.DefaultTolerance, "how far webhook-timestamp may be from now")
@@ -91,6 +103,8 @@ func runServe(ctx context.Context, args []string, e env) error {
 	if err := parseFlags(fs, args, e); err != nil {
 		return err
 	}
+	o.given = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { o.given[f.Name] = true })
 	s, err := newServer(ctx, o, e)
 	if err != nil {
 		return err
@@ -100,6 +114,7 @@ func runServe(ctx context.Context, args []string, e env) error {
 
 // server is a running serve: the HTTP server and what it must release.
 type server struct {
+	cfg      geminihook.Config // what NewService was given
 	http     *http.Server
 	listener net.Listener
 	url      string
@@ -128,6 +143,10 @@ func newServer(ctx context.Context, o serveOptions, e env) (s *server, err error
 	if err != nil {
 		return nil, err
 	}
+	tokens, err := o.resolveRouteTokens()
+	if err != nil {
+		return nil, err
+	}
 	var jwksDoc []byte
 	if o.jwksFile != "" {
 		if jwksDoc, err = os.ReadFile(o.jwksFile); err != nil {
@@ -137,8 +156,12 @@ func newServer(ctx context.Context, o serveOptions, e env) (s *server, err error
 			return nil, usageError("--jwks-file %s: %v", o.jwksFile, err)
 		}
 	}
-	if len(secrets) == 0 && o.jwksURL == "" && jwksDoc == nil {
-		return nil, usageError("--secret off and no --jwks-url or --jwks-file: no delivery could ever verify")
+	if o.jwksURL != "" && !verify.SafeJWKSURL(o.jwksURL) {
+		return nil, usageError("--jwks-url %q: want an https URL (http only for a loopback host)", o.jwksURL)
+	}
+	asymmetric := len(tokens) > 0 && (o.jwksURL != "" || jwksDoc != nil)
+	if len(secrets) == 0 && !asymmetric {
+		return nil, usageError("--secret off and no --route-token with --jwks-url or --jwks-file: no delivery could ever verify")
 	}
 
 	s = &server{}
@@ -183,48 +206,50 @@ func newServer(ctx context.Context, o serveOptions, e env) (s *server, err error
 		return nil, err
 	}
 	s.closers = append(s.closers, closeClient)
-	pub, err := publish.New(client, publish.Options{
-		Topic: o.topic, QuarantineTopic: o.topic + "-quarantine",
-		// As in production (wire.go): publish retries end with the request.
-		Timeout: geminihook.DefaultRequestTimeout,
-	})
-	if err != nil {
-		return nil, usageError("--topic %q: %v", o.topic, err)
+	parts := geminihook.Parts{Clients: geminihook.Clients{PubSub: client}}
+
+	// Ledger: the Firestore emulator named by the environment, else memory.
+	if fsAddr := e.getenv("FIRESTORE_EMULATOR_HOST"); fsAddr != "" {
+		fs, err := firestoreClient(ctx, fsAddr, o.project)
+		if err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, func() { fs.Close() })
+		parts.Firestore = fs
+		b.ledger = fmt.Sprintf("Firestore emulator at %s (FIRESTORE_EMULATOR_HOST), collection %s", fsAddr, geminihook.DefaultCollection)
+	} else {
+		b.ledger = "in memory (forgotten on exit)"
 	}
-	s.closers = append(s.closers, pub.Close)
+	if len(secrets) > 0 {
+		parts.Secrets = verify.StaticSecrets(secrets...)
+	}
+	if len(tokens) > 0 {
+		if parts.RouteTokens, err = route.Static(tokens...); err != nil {
+			return nil, usageError("--route-token: %v", err)
+		}
+	}
+	cfg, err := o.config(e, len(secrets) > 0, len(tokens) > 0)
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	if parts.Firestore == nil {
+		parts.Ledger = ledger.NewMemory(ledger.Options{Lease: cfg.Lease, Retention: cfg.Retention})
+	}
+	parts.Logger = geminihook.NewLogger(e.stderr, cfg)
+	svc, err := geminihook.NewService(cfg, parts)
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	s.closers = append(s.closers, func() { svc.Close() })
+	s.cfg = cfg
 	actx, cancel := context.WithTimeout(ctx, adminTimeout)
-	err = publish.EnsureTopics(actx, client, pub.Topics()...)
+	err = publish.EnsureTopics(actx, client, svc.Topics...)
 	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("%w: creating the topics on %s: %v", errUnreachable, psAddr, err)
 	}
-	b.topics = pub.Topics()
-
-	// Ledger: the Firestore emulator named by the environment, else memory.
-	var led geminihook.Ledger
-	if fsAddr := e.getenv("FIRESTORE_EMULATOR_HOST"); fsAddr != "" {
-		fl, closeFS, err := firestoreLedger(ctx, fsAddr, o.project)
-		if err != nil {
-			return nil, err
-		}
-		s.closers = append(s.closers, closeFS)
-		led = fl
-		b.ledger = fmt.Sprintf("Firestore emulator at %s (FIRESTORE_EMULATOR_HOST), collection %s", fsAddr, geminihook.DefaultCollection)
-	} else {
-		led = ledger.NewMemory(ledger.Options{})
-		b.ledger = "in memory (forgotten on exit)"
-	}
-
-	vo := verify.Options{JWKSURL: o.jwksURL, Audience: o.audience, Tolerance: o.tolerance}
-	if len(secrets) > 0 {
-		vo.Secrets = verify.StaticSecrets(secrets...)
-	}
-	v, err := verify.New(vo)
-	if err != nil {
-		return nil, usageError("%v", err)
-	}
-	logger := geminihook.NewLogger(e.stderr, geminihook.Config{ProjectID: o.project, LogLevel: level})
-	handler := geminihook.NewHandler(geminihook.Deps{Verifier: v, Ledger: led, Publisher: pub, Logger: logger})
+	b.topics = svc.Topics
+	logger := parts.Logger
 
 	mux := http.NewServeMux()
 	if jwksDoc != nil {
@@ -234,7 +259,7 @@ func newServer(ctx context.Context, o serveOptions, e env) (s *server, err error
 			w.Write(jwksDoc)
 		})
 	}
-	mux.Handle("/", handler) // every other path and method, as the Cloud Function answers
+	mux.Handle("/", svc) // every other path and method, as the Cloud Function answers
 	s.http = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -249,11 +274,83 @@ func newServer(ctx context.Context, o serveOptions, e env) (s *server, err error
 	b.secrets = secrets
 	b.generated = generated
 	b.secretFile = o.secretFile
+	b.tokens = tokens
+	b.routeFile = o.routeFile
+	b.audience = cfg.Audience
 	b.jwksURL = o.jwksURL
 	b.jwksFile = o.jwksFile
-	b.topic = o.topic
+	b.topic = cfg.Topic
 	s.banner = b.String()
 	return s, nil
+}
+
+// config is the receiver's configuration: the function's variables from
+// the environment (so that every setting of the Cloud Function applies
+// here as well, with no code in serve), under the flags, which take
+// precedence, and local defaults. The secrets and route tokens come from
+// the flags (Parts), never from Secret Manager.
+func (o serveOptions) config(e env, v1, routes bool) (geminihook.Config, error) {
+	set := map[string]string{
+		// The project names only local resources: always serve's own.
+		"GOOGLE_CLOUD_PROJECT": o.project,
+		"GEMINIHOOK_SECRET":    geminihook.Off,
+		// serve's Parts supply the secrets and tokens; these names only
+		// say whether there are any.
+		"GEMINIHOOK_ROUTE_TOKENS": "",
+		"GEMINIHOOK_JWKS_URL":     cmp.Or(o.jwksURL, geminihook.Off),
+	}
+	if v1 {
+		set["GEMINIHOOK_SECRET"] = "serve-flags"
+	}
+	if routes {
+		set["GEMINIHOOK_ROUTE_TOKENS"] = "serve-flags"
+	}
+	if o.audience != "" {
+		set["GEMINIHOOK_JWT_AUDIENCE"] = o.audience
+	}
+	// A flag given on the command line wins over the environment; a flag's
+	// default applies only where the environment is silent.
+	for flagName, kv := range map[string][2]string{
+		"topic":     {"GEMINIHOOK_TOPIC", o.topic},
+		"tolerance": {"GEMINIHOOK_TOLERANCE", o.tolerance.String()},
+		"log-level": {"GEMINIHOOK_LOG_LEVEL", o.logLevel},
+	} {
+		if o.given[flagName] || e.getenv(kv[0]) == "" {
+			set[kv[0]] = kv[1]
+		}
+	}
+	if e.getenv("GEMINIHOOK_FIRESTORE_DATABASE") == "" {
+		set["GEMINIHOOK_FIRESTORE_DATABASE"] = "(default)" // the emulator's
+	}
+	return geminihook.LoadConfig(func(k string) string {
+		if v, ok := set[k]; ok {
+			return v
+		}
+		return e.getenv(k)
+	})
+}
+
+// resolveRouteTokens returns the route tokens of --route-token and
+// --route-token-file.
+func (o serveOptions) resolveRouteTokens() ([]string, error) {
+	var tokens []string
+	for _, t := range o.routes {
+		if _, err := route.ParseToken(t); err != nil {
+			return nil, usageError("--route-token: %v (make one with geminihook keys)", err)
+		}
+		tokens = append(tokens, strings.TrimSpace(t))
+	}
+	if o.routeFile != "" {
+		b, err := os.ReadFile(o.routeFile)
+		if err != nil {
+			return nil, usageError("--route-token-file: %v (make one with geminihook keys)", err)
+		}
+		if _, err := route.ParseToken(string(b)); err != nil {
+			return nil, usageError("--route-token-file %s: %v", o.routeFile, err)
+		}
+		tokens = append(tokens, strings.TrimSpace(string(b)))
+	}
+	return tokens, nil
 }
 
 // resolveSecrets returns the v1 secrets of o, making one when none is
@@ -307,25 +404,25 @@ func startPstest(addr string) (srv *pstest.Server, err error) {
 	return pstest.NewServerWithAddress(addr), nil
 }
 
-// firestoreLedger connects to the Firestore emulator (the client reads
+// firestoreClient connects to the Firestore emulator (the client reads
 // FIRESTORE_EMULATOR_HOST itself) and checks that it answers.
-func firestoreLedger(ctx context.Context, addr, project string) (*ledger.Firestore, func(), error) {
+func firestoreClient(ctx context.Context, addr, project string) (*firestore.Client, error) {
 	hint := "start the emulator FIRESTORE_EMULATOR_HOST names, or unset it to keep the ledger in memory"
 	if err := probe(ctx, addr, "Firestore", hint); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	c, err := firestore.NewClient(ctx, project)
 	if err != nil {
-		return nil, nil, fmt.Errorf("firestore client: %w", err)
+		return nil, fmt.Errorf("firestore client: %w", err)
 	}
 	pctx, cancel := context.WithTimeout(ctx, adminTimeout)
 	defer cancel()
 	_, err = c.Collection(geminihook.DefaultCollection).Doc("geminihook-serve-probe").Get(pctx)
 	if err != nil && status.Code(err) != codes.NotFound {
 		c.Close()
-		return nil, nil, fmt.Errorf("%w: the Firestore emulator at %s does not answer: %v; %s", errUnreachable, addr, err, hint)
+		return nil, fmt.Errorf("%w: the Firestore emulator at %s does not answer: %v; %s", errUnreachable, addr, err, hint)
 	}
-	return ledger.NewFirestore(c, ledger.Options{}), func() { c.Close() }, nil
+	return c, nil
 }
 
 // run serves until ctx ends (Ctrl-C, SIGTERM), then shuts down: no new
@@ -370,6 +467,8 @@ type banner struct {
 	secrets                                            []string
 	generated                                          bool
 	secretFile                                         string
+	tokens                                             []string
+	routeFile, audience                                string
 	jwksURL, jwksFile                                  string
 }
 
@@ -386,13 +485,23 @@ func (b banner) String() string {
 	default:
 		fmt.Fprintf(&w, "  v1:       %d secret(s) from the command line\n", len(b.secrets))
 	}
+	perRequest := ""
 	switch {
-	case b.jwksFile != "":
-		fmt.Fprintf(&w, "  v1a, jwt: keys of %s, hosted at %s\n", b.jwksFile, b.jwksURL)
-	case b.jwksURL != "":
-		fmt.Fprintf(&w, "  v1a, jwt: keys of %s\n", b.jwksURL)
-	default:
+	case len(b.tokens) == 0:
+		fmt.Fprintf(&w, "  v1a, jwt: off (per-request deliveries need --route-token and --jwks-file, from geminihook keys)\n")
+	case b.jwksFile == "" && b.jwksURL == "":
 		fmt.Fprintf(&w, "  v1a, jwt: off (give --jwks-file from geminihook keys to try them)\n")
+	default:
+		keys := b.jwksURL
+		if b.jwksFile != "" {
+			keys = b.jwksFile + ", hosted at " + b.jwksURL
+		}
+		jwt := "jwt off (no --audience)"
+		if b.audience != "" {
+			jwt = "jwt for audience " + b.audience
+		}
+		perRequest = b.listen + "r/" + b.tokens[0]
+		fmt.Fprintf(&w, "  v1a, jwt: keys of %s; %s; only at %s\n", keys, jwt, perRequest)
 	}
 
 	tail := "geminihook tail --pubsub-addr " + b.pubsubAddr
@@ -411,14 +520,15 @@ func (b banner) String() string {
 		sends = append(sends, send+" --secret "+shellQuote(b.secrets[0])+" --all",
 			send+" --secret "+shellQuote(b.secrets[0])+" --type batch.failed --repeat 10 --concurrency 5")
 	}
-	if b.jwksFile != "" {
+	if b.jwksFile != "" && perRequest != "" {
 		// Keys made by `geminihook keys` lie next to their jwks.json.
 		dir := filepath.Dir(b.jwksFile)
+		sendR := "geminihook send --url " + shellQuote(perRequest)
 		if p := filepath.Join(dir, fileEd25519); fileExists(p) {
-			sends = append(sends, send+" --scheme v1a --ed25519-seed "+shellQuote(p)+" --all")
+			sends = append(sends, sendR+" --scheme v1a --ed25519-seed "+shellQuote(p)+" --all")
 		}
-		if p := filepath.Join(dir, fileRSA); fileExists(p) {
-			sends = append(sends, send+" --scheme jwt --rsa-key "+shellQuote(p)+" --all")
+		if p := filepath.Join(dir, fileRSA); fileExists(p) && b.audience != "" {
+			sends = append(sends, sendR+" --scheme jwt --rsa-key "+shellQuote(p)+" --audience "+shellQuote(b.audience)+" --all")
 		}
 	}
 	fmt.Fprintf(&w, "\nFollow the published events, in another terminal:\n  %s\n", tail)

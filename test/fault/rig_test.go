@@ -187,8 +187,10 @@ func newRig(t *testing.T, sz size, fs, ps *emulator.Emulator) *rig {
 		t.Fatal(err)
 	}
 
-	svc, err := geminihook.NewService(cfg, geminihook.Clients{Firestore: fsc, PubSub: psc, SecretManager: sm.Client()},
-		geminihook.NewLogger(rg.logs, cfg))
+	svc, err := geminihook.NewService(cfg, geminihook.Parts{
+		Clients: geminihook.Clients{Firestore: fsc, PubSub: psc, SecretManager: sm.Client()},
+		Logger:  geminihook.NewLogger(rg.logs, cfg),
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
