@@ -183,6 +183,7 @@ func phrase(status int, result string) string {
 
 type handler struct {
 	Deps
+	tokens tokenMemo
 }
 
 // NewHandler returns the webhook receiver: the request flow of
@@ -210,7 +211,7 @@ func NewHandler(d Deps) http.Handler {
 	if d.BodyTimeout <= 0 || d.BodyTimeout > d.RequestTimeout {
 		d.BodyTimeout = d.RequestTimeout / 2
 	}
-	return &handler{d}
+	return &handler{Deps: d}
 }
 
 // delivery is what one request learned, for its answer and its log line.
@@ -327,7 +328,13 @@ func (h *handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		d.eventType, d.kind, d.outcome = ev.Type, ev.Kind, string(ev.Outcome)
 	}
 
+	if tok := d.msg.TokenID; tok != "" && h.tokens.reused(tok, d.msg.ID) {
+		return fmt.Errorf("%w (seen by this instance)", ledger.ErrTokenReused)
+	}
 	lease, err := h.Ledger.Claim(ctx, ledger.Delivery{WebhookID: d.msg.ID, EventType: d.eventType, Envelope: body, Token: d.msg.TokenID})
+	if tok := d.msg.TokenID; tok != "" && (err == nil || errors.Is(err, ledger.ErrPublished) || errors.Is(err, ledger.ErrInFlight)) {
+		h.tokens.add(tok, d.msg.ID) // the ledger has bound it to this id
+	}
 	if err != nil {
 		if ife, ok := errors.AsType[*ledger.InFlightError](err); ok {
 			// The holder answers within its request deadline; only a

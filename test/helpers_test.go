@@ -2,6 +2,7 @@ package test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -91,6 +92,12 @@ type setup struct {
 	// pubsubDial adds dial options (interceptors) to the function's Pub/Sub
 	// connection.
 	pubsubDial []grpc.DialOption
+	// project, when set, is another stack's project: a second instance of
+	// the same deployment (same ledger, same topics).
+	project string
+	// noTopics skips creating the topics and the test's subscriptions
+	// (the first instance of the project made them).
+	noTopics bool
 }
 
 // stack is one geminihook function served over HTTP on 127.0.0.1: real
@@ -133,7 +140,7 @@ func newStack(t *testing.T, su setup) *stack {
 	if su.pstest == nil {
 		psEmu = emulator.PubSub(t)
 	}
-	s := &stack{t: t, project: emulator.ProjectID(t), signer: verifytest.NewSigner(), logs: &logBuffer{}}
+	s := &stack{t: t, project: cmp.Or(su.project, emulator.ProjectID(t)), signer: verifytest.NewSigner(), logs: &logBuffer{}}
 	s.signer.Audience = audience
 	s.forbid(verifytest.Secret, strings.TrimPrefix(verifytest.Secret, "whsec_"),
 		verifytest.SecondSecret, strings.TrimPrefix(verifytest.SecondSecret, "whsec_"))
@@ -223,7 +230,9 @@ func newStack(t *testing.T, su setup) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.admin.Close() })
-	s.createTopics()
+	if !su.noTopics {
+		s.createTopics()
+	}
 	testFS, err := firestore.NewClient(ctx, s.project, fsEmu.ClientOptions(t, nil)...)
 	if err != nil {
 		t.Fatal(err)
