@@ -66,6 +66,9 @@ type Variable struct {
 	Default  string // "" when there is none
 	Required bool
 	Doc      string
+	// Example is a valid value other than Default: tests set it to check
+	// that a variable reaches every composition (the function and serve).
+	Example string
 }
 
 // variable binds a Variable to the Config field it sets.
@@ -79,61 +82,61 @@ type variable struct {
 // by tests.
 var variables = []variable{
 	{Variable{"GOOGLE_CLOUD_PROJECT", "", true,
-		"Project of the Firestore database, the Pub/Sub topics and the secret."},
+		"Project of the Firestore database, the Pub/Sub topics and the secret.", "example-project"},
 		func(c *Config, v string) error { c.ProjectID = v; return nil }},
 	{Variable{"GEMINIHOOK_SECRET", DefaultSecret, false,
-		"Secret Manager secret holding the `whsec_` signing secret: an id in the project or `projects/P/secrets/S`. Every enabled version is accepted, so a rotation needs no redeploy. `off` disables `v1` HMAC."},
+		"Secret Manager secret holding the `whsec_` signing secret: an id in the project or `projects/P/secrets/S`. Every enabled version is accepted, so a rotation needs no redeploy. `off` disables `v1` HMAC.", "projects/example/secrets/signing"},
 		func(c *Config, v string) error { c.Secret = v; return nil }},
 	{Variable{"GEMINIHOOK_SECRET_REFRESH", "5m", false,
-		"How often the enabled secret versions are read again. A new version is also picked up at once when a delivery fails to verify; a disabled one stops verifying within this time."},
+		"How often the enabled secret versions are read again. A new version is also picked up at once when a delivery fails to verify; a disabled one stops verifying within this time.", "7m"},
 		durationSetter(func(c *Config) *time.Duration { return &c.SecretRefresh })},
 	{Variable{"GEMINIHOOK_ROUTE_TOKENS", "", false,
-		"Secret Manager secret whose enabled versions are the route tokens of per-request webhooks: an id in the project or `projects/P/secrets/S`. `v1a` and JWT deliveries are accepted only at `/r/<token>` with one of them. Empty: `v1a` and JWT are off, whatever GEMINIHOOK_JWKS_URL says."},
+		"Secret Manager secret whose enabled versions are the route tokens of per-request webhooks: an id in the project or `projects/P/secrets/S`. `v1a` and JWT deliveries are accepted only at `/r/<token>` with one of them. Empty: `v1a` and JWT are off, whatever GEMINIHOOK_JWKS_URL says.", "projects/example/secrets/routes"},
 		func(c *Config, v string) error { c.RouteTokens = v; return nil }},
 	{Variable{"GEMINIHOOK_JWKS_URL", DefaultJWKSURL, false,
-		"JWKS with Google's public keys for `v1a` (Ed25519) and JWT (RS256) deliveries, used only with GEMINIHOOK_ROUTE_TOKENS. https only (http only for a loopback host). `off` disables both."},
+		"JWKS with Google's public keys for `v1a` (Ed25519) and JWT (RS256) deliveries, used only with GEMINIHOOK_ROUTE_TOKENS. https only (http only for a loopback host). `off` disables both.", "https://keys.example.test/jwks.json"},
 		func(c *Config, v string) error { c.JWKSURL = v; return nil }},
 	{Variable{"GEMINIHOOK_JWT_AUDIENCE", "", false,
-		"Required `aud` of JWT deliveries. Empty: JWT deliveries are refused."},
+		"Required `aud` of JWT deliveries. Empty: JWT deliveries are refused.", "https://hooks.example.test/gemini"},
 		func(c *Config, v string) error { c.Audience = v; return nil }},
 	{Variable{"GEMINIHOOK_JWT_ISSUER", "", false,
-		"Required `iss` of JWT deliveries; empty: not checked."},
+		"Required `iss` of JWT deliveries; empty: not checked.", "https://issuer.example.test"},
 		func(c *Config, v string) error { c.Issuer = v; return nil }},
 	{Variable{"GEMINIHOOK_TOLERANCE", "5m", false,
-		"How far `webhook-timestamp` may be from now, in the past or the future."},
+		"How far `webhook-timestamp` may be from now, in the past or the future.", "3m"},
 		durationSetter(func(c *Config) *time.Duration { return &c.Tolerance })},
 	{Variable{"GEMINIHOOK_TOPIC", DefaultTopic, false,
-		"Pub/Sub topic (id or full name) for job events."},
+		"Pub/Sub topic (id or full name) for job events.", "example-events"},
 		func(c *Config, v string) error { c.Topic = v; return nil }},
 	{Variable{"GEMINIHOOK_TOPIC_BATCH", "", false,
-		"Topic for `batch.*` events; empty: GEMINIHOOK_TOPIC."},
+		"Topic for `batch.*` events; empty: GEMINIHOOK_TOPIC.", "example-batch"},
 		func(c *Config, v string) error { c.BatchTopic = v; return nil }},
 	{Variable{"GEMINIHOOK_TOPIC_INTERACTION", "", false,
-		"Topic for `interaction.*` events; empty: GEMINIHOOK_TOPIC."},
+		"Topic for `interaction.*` events; empty: GEMINIHOOK_TOPIC.", "example-interaction"},
 		func(c *Config, v string) error { c.InteractionTopic = v; return nil }},
 	{Variable{"GEMINIHOOK_TOPIC_VIDEO", "", false,
-		"Topic for `video.*` events; empty: GEMINIHOOK_TOPIC."},
+		"Topic for `video.*` events; empty: GEMINIHOOK_TOPIC.", "example-video"},
 		func(c *Config, v string) error { c.VideoTopic = v; return nil }},
 	{Variable{"GEMINIHOOK_QUARANTINE_TOPIC", "", false,
-		"Topic for authentic deliveries whose body is not a JSON object; empty: GEMINIHOOK_TOPIC + `-quarantine`."},
+		"Topic for authentic deliveries whose body is not a JSON object; empty: GEMINIHOOK_TOPIC + `-quarantine`.", "example-quarantine"},
 		func(c *Config, v string) error { c.QuarantineTopic = v; return nil }},
 	{Variable{"GEMINIHOOK_FIRESTORE_DATABASE", DefaultDatabase, false,
-		"Firestore database of the dedup ledger."},
+		"Firestore database of the dedup ledger.", "example-db"},
 		func(c *Config, v string) error { c.Database = v; return nil }},
 	{Variable{"GEMINIHOOK_COLLECTION", DefaultCollection, false,
-		"Firestore collection of the dedup ledger."},
+		"Firestore collection of the dedup ledger.", "example_deliveries"},
 		func(c *Config, v string) error { c.Collection = v; return nil }},
 	{Variable{"GEMINIHOOK_LEASE", "30s", false,
-		"How long a claimed delivery blocks its duplicates (answered 409) before another attempt may take it over. Longer than GEMINIHOOK_REQUEST_TIMEOUT."},
+		"How long a claimed delivery blocks its duplicates (answered 409) before another attempt may take it over. Longer than GEMINIHOOK_REQUEST_TIMEOUT.", "45s"},
 		durationSetter(func(c *Config) *time.Duration { return &c.Lease })},
 	{Variable{"GEMINIHOOK_RETENTION", "168h", false,
-		"How long a ledger record is kept (its `expire_at`, the TTL field). At least 24h, Gemini's retry window."},
+		"How long a ledger record is kept (its `expire_at`, the TTL field). At least 24h, Gemini's retry window.", "48h"},
 		durationSetter(func(c *Config) *time.Duration { return &c.Retention })},
 	{Variable{"GEMINIHOOK_REQUEST_TIMEOUT", "8s", false,
-		"Deadline of one delivery's work; past it the answer is 503."},
+		"Deadline of one delivery's work; past it the answer is 503.", "9s"},
 		durationSetter(func(c *Config) *time.Duration { return &c.RequestTimeout })},
 	{Variable{"GEMINIHOOK_MAX_BODY_BYTES", strconv.Itoa(DefaultMaxBodyBytes), false,
-		"Largest accepted body; larger ones are answered 413. At most 4194304, the largest body an event can carry."},
+		"Largest accepted body; larger ones are answered 413. At most 4194304, the largest body an event can carry.", "65536"},
 		func(c *Config, v string) error {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n <= 0 {
@@ -146,7 +149,7 @@ var variables = []variable{
 			return nil
 		}},
 	{Variable{"GEMINIHOOK_LOG_LEVEL", "info", false,
-		"Lowest level logged: debug, info, warn or error."},
+		"Lowest level logged: debug, info, warn or error.", "debug"},
 		func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
 }
 

@@ -209,3 +209,27 @@ func TestLoadConfigMaxBodyBytesBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestVariableExamples: every variable has an Example that is valid and
+// changes the configuration (the examples are what tests use to check
+// that a variable reaches every composition).
+func TestVariableExamples(t *testing.T) {
+	base, err := LoadConfig(env("GOOGLE_CLOUD_PROJECT", "p"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range Variables() {
+		if v.Example == "" || v.Example == v.Default {
+			t.Errorf("%s: Example %q, want a valid value other than the default", v.Name, v.Example)
+			continue
+		}
+		c, err := LoadConfig(env("GOOGLE_CLOUD_PROJECT", "p", v.Name, v.Example))
+		if err != nil {
+			t.Errorf("%s=%s: %v", v.Name, v.Example, err)
+			continue
+		}
+		if c == base {
+			t.Errorf("%s=%s changes nothing", v.Name, v.Example)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -228,7 +229,14 @@ func startFramework() (string, error) {
 	if err := funcframework.RegisterHTTPFunctionContext(ctx, "/bare", framework.bare.serve); err != nil {
 		return "", err
 	}
-	if err := funcframework.RegisterHTTPFunctionContext(ctx, "/geminihook", framework.gemi.serve); err != nil {
+	// Cloud Functions strips the function's name from the path before the
+	// function sees it; this framework serves two functions by path, so
+	// strip it here as the platform would.
+	gemi := func(w http.ResponseWriter, r *http.Request) {
+		r.URL.Path = "/" + strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, "/geminihook"), "/")
+		framework.gemi.serve(w, r)
+	}
+	if err := funcframework.RegisterHTTPFunctionContext(ctx, "/geminihook", gemi); err != nil {
 		return "", err
 	}
 	// StartHostPort takes a port, not a listener: find a free one.

@@ -85,15 +85,29 @@ type serveOptions struct {
 }
 
 func runServe(ctx context.Context, args []string, e env) error {
+	o, err := parseServe(args, e)
+	if err != nil {
+		return err
+	}
+	s, err := newServer(ctx, o, e)
+	if err != nil {
+		return err
+	}
+	return s.run(ctx, e)
+}
+
+// parseServe parses serve's command line; newServer checks the values
+// that need more than a flag's type.
+func parseServe(args []string, e env) (serveOptions, error) {
 	fs := newFlagSet("serve", "[flags]", serveAbout, serveExamples, e)
 	var o serveOptions
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "HTTP address to listen on (port 0: any free port)")
 	fs.Var(&o.secrets, "secret", "`whsec_…` secret that verifies v1 deliveries, repeatable (default: a new one, printed once; \"off\": v1 off)")
 	fs.StringVar(&o.secretFile, "secret-file", "", "read a whsec_ secret from this file (geminihook keys writes secret.txt)")
-	fs.StringVar(&o.jwksURL, "jwks-url", "", "JWKS URL with the public keys of v1a and JWT deliveries (http or https); default: v1a and JWT off")
-	fs.StringVar(&o.jwksFile, "jwks-file", "", "JWKS file to host at "+jwksPath+" on --addr and verify v1a and JWT against")
 	fs.Var(&o.routes, "route-token", "route `token` of per-request (v1a, JWT) deliveries, accepted at /r/TOKEN; repeatable (default: none, v1a and JWT off)")
 	fs.StringVar(&o.routeFile, "route-token-file", "", "read a route token from this file (geminihook keys writes route-token.txt)")
+	fs.StringVar(&o.jwksURL, "jwks-url", "", "JWKS URL with the public keys of v1a and JWT deliveries (https, or http on loopback); default: v1a and JWT off")
+	fs.StringVar(&o.jwksFile, "jwks-file", "", "JWKS file to host at "+jwksPath+" on --addr and verify v1a and JWT against")
 	fs.StringVar(&o.audience, "audience", "", "required aud claim of JWT deliveries (default: none, JWT off)")
 	fs.StringVar(&o.project, "project", defaultProject, "project of the Pub/Sub topics (and the Firestore ledger)")
 	fs.StringVar(&o.topic, "topic", geminihook.DefaultTopic, "topic of job events; quarantined bodies go to <topic>-quarantine")
@@ -101,15 +115,11 @@ func runServe(ctx context.Context, args []string, e env) error {
 	fs.StringVar(&o.pubsubAddr, "pubsub-addr", defaultPubSubAddr, "loopback address of the in-process Pub/Sub server (port 0: any free port); ignored when PUBSUB_EMULATOR_HOST is set")
 	fs.StringVar(&o.logLevel, "log-level", "info", "request log level: debug, info, warn or error")
 	if err := parseFlags(fs, args, e); err != nil {
-		return err
+		return o, err
 	}
 	o.given = map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { o.given[f.Name] = true })
-	s, err := newServer(ctx, o, e)
-	if err != nil {
-		return err
-	}
-	return s.run(ctx, e)
+	return o, nil
 }
 
 // server is a running serve: the HTTP server and what it must release.
