@@ -65,7 +65,8 @@ func TestSecretManagerDownAtStart(t *testing.T) {
 	if n := len(s.accessLines(t, geminihook.ResultKeysUnavailable)); n != 1 {
 		t.Errorf("%d access lines with result %s, want 1:\n%s", n, geminihook.ResultKeysUnavailable, s.logs)
 	}
-	if !hasLine(s.lines(t), "ERROR", "secrets: ", s.cfg.Secret) {
+	// The load logs its failure on its own goroutine: allow it a moment.
+	if _, ok := waitFor(2*time.Second, func() bool { return hasLine(s.lines(t), "ERROR", "secrets: ", s.cfg.Secret) }); !ok {
 		t.Errorf("no ERROR line naming the secret %s:\n%s", s.cfg.Secret, s.logs)
 	}
 	if n := s.fsCalls.Count("") + s.psCalls.Count(""); n != 0 {
