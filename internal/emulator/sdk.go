@@ -164,14 +164,17 @@ func (e *installError) Error() string {
 	if e.root != "" && len(comps) > 0 && !exists(e.root) {
 		debs = append([]string{"google-cloud-cli"}, debs...) // no SDK at all
 	}
-	b.WriteString(".\nInstall on Debian or Ubuntu (the emulators from Google's apt repository for the gcloud CLI): apt-get install ")
+	b.WriteString(".\nOn Debian or Ubuntu: apt-get install ")
 	b.WriteString(strings.Join(debs, " "))
 	if len(comps) > 0 {
-		b.WriteString("\nor, with a gcloud CLI installed any other way: gcloud components install ")
+		b.WriteString(" (the emulators from Google's apt repository for the gcloud CLI)")
+		b.WriteString("\nElsewhere, with the gcloud CLI: gcloud components install ")
 		b.WriteString(strings.Join(comps, " "))
 		if java {
 			b.WriteString(", and a Java 17+ runtime")
 		}
+	} else {
+		b.WriteString("\nElsewhere: a Java 17+ runtime, on PATH or under $JAVA_HOME")
 	}
 	b.WriteString("\nCONTRIBUTING.md has the steps; go test -short ./... leaves out the tests that need them.")
 	return b.String()
