@@ -51,6 +51,7 @@ type Config struct {
 	InteractionTopic string        // GEMINIHOOK_TOPIC_INTERACTION; "" = Topic
 	VideoTopic       string        // GEMINIHOOK_TOPIC_VIDEO; "" = Topic
 	QuarantineTopic  string        // GEMINIHOOK_QUARANTINE_TOPIC
+	MetadataKeys     string        // GEMINIHOOK_METADATA_ATTRIBUTES: comma-separated user_metadata keys; "" = none
 	Database         string        // GEMINIHOOK_FIRESTORE_DATABASE
 	Collection       string        // GEMINIHOOK_COLLECTION
 	Lease            time.Duration // GEMINIHOOK_LEASE
@@ -120,6 +121,16 @@ var variables = []variable{
 	{Variable{"GEMINIHOOK_QUARANTINE_TOPIC", "", false,
 		"Topic for authentic deliveries whose body is not a JSON object; empty: GEMINIHOOK_TOPIC + `-quarantine`.", "example-quarantine"},
 		func(c *Config, v string) error { c.QuarantineTopic = v; return nil }},
+	{Variable{"GEMINIHOOK_METADATA_ATTRIBUTES", "", false,
+		"Comma-separated `user_metadata` keys whose string values are lifted into message attributes `meta_<key>`, for subscription filters (at most 8 keys of A-Z a-z 0-9 _ -). Empty: none.", "tenant,job_group"},
+		func(c *Config, v string) error {
+			keys := splitList(v)
+			if err := events.CheckMetadataKeys(keys); err != nil {
+				return err
+			}
+			c.MetadataKeys = strings.Join(keys, ",")
+			return nil
+		}},
 	{Variable{"GEMINIHOOK_FIRESTORE_DATABASE", DefaultDatabase, false,
 		"Firestore database of the dedup ledger.", "example-db"},
 		func(c *Config, v string) error { c.Database = v; return nil }},
@@ -152,6 +163,20 @@ var variables = []variable{
 		"Lowest level logged: debug, info, warn or error.", "debug"},
 		func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
 }
+
+// splitList splits a comma-separated list, dropping spaces and empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, f := range strings.Split(v, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// metadataKeys is MetadataKeys as a list.
+func (c Config) metadataKeys() []string { return splitList(c.MetadataKeys) }
 
 func durationSetter(field func(*Config) *time.Duration) func(*Config, string) error {
 	return func(c *Config, v string) error {

@@ -181,6 +181,7 @@ func TestREADMEConfigTable(t *testing.T) {
 		t.Fatalf("README has %d configuration rows, Config has %d; the table should be:\n%s", len(got), len(want), table.String())
 	}
 	for i := range want {
+		want[i].Example = "" // not in the table
 		if got[i] != want[i] {
 			t.Errorf("README row %d = %+v\nwant %s", i, got[i], readmeRow(want[i]))
 		}

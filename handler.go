@@ -72,6 +72,9 @@ type Deps struct {
 	MaxBodyBytes int64
 	// RequestTimeout bounds one delivery's work; 0 means DefaultRequestTimeout.
 	RequestTimeout time.Duration
+	// MetadataKeys are the user_metadata keys lifted into message
+	// attributes (events.Event.MessageWith); nil: none.
+	MetadataKeys []string
 	// BodyTimeout bounds the read of the body, from the request's start;
 	// 0 means half of RequestTimeout. A body not received by then is
 	// answered 408.
@@ -347,7 +350,7 @@ func (h *handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	// encoding.
 	if parseErr != nil {
 		d.messageID, err = h.Publisher.Quarantine(ctx, m)
-	} else if m, err = ev.Message(); err == nil {
+	} else if m, err = ev.MessageWith(h.MetadataKeys); err == nil {
 		d.messageID, err = h.Publisher.Publish(ctx, d.kind, m)
 		if errors.Is(err, publish.ErrInvalidMessage) {
 			// Pub/Sub refuses the event and would refuse every retry of it:

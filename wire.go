@@ -165,6 +165,7 @@ func NewService(cfg Config, p Parts) (*Service, error) {
 	deps := Deps{
 		Ledger: p.Ledger, Logger: logger, Now: p.Now,
 		MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout,
+		MetadataKeys: cfg.metadataKeys(),
 	}
 	var err error
 	if symmetric.Secrets != nil {

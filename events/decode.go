@@ -32,10 +32,18 @@ func Decode(data []byte, attributes map[string]string) (*Event, error) {
 	if attributes[AttrType] == CETypeQuarantine {
 		return nil, fmt.Errorf("%w: %s", ErrQuarantined, attributes[AttrReason])
 	}
+	var ev *Event
+	var err error
 	if isStructured(attributes[AttrContentType]) {
-		return decodeStructured(data)
+		ev, err = decodeStructured(data)
+	} else {
+		ev, err = decodeEvent(data)
 	}
-	return decodeEvent(data)
+	if err != nil {
+		return nil, err
+	}
+	ev.Metadata = metadataAttributes(attributes)
+	return ev, nil
 }
 
 // DecodePush returns the Event in an HTTP request from a Pub/Sub push

@@ -87,6 +87,11 @@ type Event struct {
 	// From Parse it shares memory with Envelope, capacity capped so that
 	// an append cannot write into the envelope.
 	UserMetadata json.RawMessage `json:"user_metadata,omitempty"`
+	// Metadata holds the user_metadata values that the publisher lifted
+	// into attributes (AttrMetadataPrefix + key) for subscription filters,
+	// keyed without the prefix; set by Decode and DecodePush from the
+	// attributes, nil when there are none. It is not part of the JSON.
+	Metadata map[string]string `json:"-"`
 	// Envelope is the body as received, byte for byte, minus any
 	// whitespace around the JSON object.
 	Envelope json.RawMessage `json:"envelope"`
