@@ -4,19 +4,40 @@
 // A [Publisher] routes each message to a topic chosen by its [events.Kind]:
 // a per-kind override from [Options.Topics], else the default
 // [Options.Topic]. Authentic deliveries that cannot be parsed go to the
-// quarantine topic through [Publisher.Quarantine]. One *pubsub.Publisher is
-// built per distinct topic in [New] and reused for the life of the
-// [Publisher], because each one owns batching goroutines and a connection
-// share.
+// quarantine topic through [Publisher.Quarantine]. Topic names are resolved
+// once, in [New].
 //
-// # Latency over throughput
+// # One unary call per event, under the request's context
 //
-// The webhook request waits for the publish to be acknowledged, so the
-// client's default batching (wait up to 10 ms for more messages) would be
-// paid by every delivery. Each message is therefore sent in its own Publish
-// RPC as soon as it is handed over (CountThreshold 1). Gemini delivers a
-// handful of webhooks per job, not a stream, so batching would gain nothing.
-// The package benchmarks (BenchmarkPublish) compare both settings.
+// Each message is sent in one Publish RPC of the generated client
+// (pubsub.Client.TopicAdminClient.Publish), made by the calling goroutine
+// under the caller's context: in the function, the request's. The client's
+// retries of transient failures end with that context (and with
+// [Options.Timeout], an upper bound for callers without a deadline), so
+// when [Publisher.Publish] returns nothing of the publish is left running:
+// no background retry can land the event after the handler has answered
+// 503 and released its claim, which would publish it a second time once
+// Gemini retries the delivery.
+//
+// The library's batching *pubsub.Publisher is not used. It hands each
+// message to a bundler and a worker goroutine that publish under a context
+// of their own (its PublishSettings.Timeout counted from the hand-over, not
+// from the request), so a publish could outlive its request; and the
+// bundler's per-message scheduling costs CPU that buys nothing here: the
+// webhook request waits for the acknowledgement, and Gemini delivers a
+// handful of webhooks per job, not a stream. The package benchmarks
+// (BenchmarkPublish) compare the unary call with that batching path.
+//
+// # Retries
+//
+// A failed attempt is retried on the codes the generated client retries by
+// default for Publish (Aborted, DeadlineExceeded, Internal,
+// ResourceExhausted, Unavailable, Unknown) except Canceled, after a jittered
+// pause from 100 ms doubling up to 2 s. Every attempt runs under the
+// caller's context, and a pause ends with it: a deadline during an attempt
+// cancels the attempt, a deadline during a pause returns without another
+// attempt. NotFound, InvalidArgument, PermissionDenied and the other codes
+// are answered at once.
 //
 // # No ordering keys
 //
@@ -31,9 +52,10 @@
 // Every failure is one of the package's sentinel errors, wrapping the cause
 // (gRPC status codes are translated, the status stays reachable through the
 // chain): [ErrTopicNotFound], [ErrUnavailable], [ErrInvalidMessage],
-// [ErrClosed]. The caller's context bounds the wait; the client keeps
-// retrying transient failures in the background for up to [Options.Timeout],
-// so a message reported as failed may still be published a moment later.
-// That is safe because delivery is at-least-once anyway: Gemini retries a
-// failed webhook and consumers deduplicate on the ce-id attribute.
+// [ErrClosed]. A publish reported as failed sends nothing more after it
+// returns. One attempt that reached Pub/Sub before the context ended may
+// still have been stored there although its answer never came back (a
+// lost answer, or a server that stores the message before it notices the
+// cancellation); that is the at-least-once case no client can rule out,
+// which is why consumers deduplicate on the ce-id attribute.
 package publish

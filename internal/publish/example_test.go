@@ -47,7 +47,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err) // the root reports this as a configuration error
 	}
-	defer p.Close() // flushes before the client closes
+	defer p.Close() // waits for publishes in flight; before the client closes
 
 	// Local serve only: in production Terraform creates the topics.
 	if err := publish.EnsureTopics(ctx, client, p.Topics()...); err != nil {

@@ -1,7 +1,6 @@
 package publish
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,12 +8,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
 	"cloud.google.com/go/pubsub/v2"
+	vkit "cloud.google.com/go/pubsub/v2/apiv1"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	gax "github.com/googleapis/gax-go/v2"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -25,11 +25,11 @@ import (
 // where there is one, the cause (a gRPC status, a context error).
 var (
 	// ErrTopicNotFound means Pub/Sub answered NotFound: the topic does not
-	// exist (or the project does not). Not retried by the client.
+	// exist (or the project does not). Not retried.
 	ErrTopicNotFound = errors.New("publish: topic not found")
 	// ErrUnavailable means the publish failed or was not acknowledged before
-	// the context ended: Pub/Sub unavailable, permission denied, timeout.
-	// The same call may succeed later.
+	// the context (or Options.Timeout) ended: Pub/Sub unavailable,
+	// permission denied, timeout. The same call may succeed later.
 	ErrUnavailable = errors.New("publish: pub/sub unavailable")
 	// ErrInvalidMessage means the message breaks a Pub/Sub limit (no data
 	// and no attributes, over 10 MB, over 100 attributes, an attribute key
@@ -37,7 +37,7 @@ var (
 	// text that is not UTF-8) or Pub/Sub answered InvalidArgument.
 	// Retrying the same message cannot succeed.
 	ErrInvalidMessage = errors.New("publish: invalid message")
-	// ErrClosed means Close was called before the publish was handed over.
+	// ErrClosed means Close was called before the publish started.
 	ErrClosed = errors.New("publish: publisher closed")
 	// ErrInvalidOptions means New or EnsureTopics got a nil client, no
 	// default topic, a malformed topic name or a per-kind entry for a kind
@@ -55,11 +55,28 @@ const (
 	maxAttributeValueBytes = 1024
 )
 
-// DefaultTimeout is how long the client keeps trying to publish one message
-// (retrying transient errors) when Options.Timeout is zero. It is a little
-// over the function's default request deadline (8 s), so that a publish is
-// not abandoned while its request still waits for it.
+// DefaultTimeout bounds one publish (retries included) when Options.Timeout
+// is zero. The caller's context bounds it as well, whichever ends first; in
+// the function that is the request's deadline (8 s by default), so this
+// only matters to callers whose context has no deadline.
 const DefaultTimeout = 10 * time.Second
+
+// Retry policy of the Publish call. The codes are those the generated
+// client retries by default (TopicAdminClient.CallOptions.Publish: Aborted,
+// Canceled, DeadlineExceeded, Internal, ResourceExhausted, Unavailable,
+// Unknown) except Canceled, which only ever comes from this side (the
+// caller's context, a closing connection) and cannot pass on a retry.
+// DeadlineExceeded is kept for the server's own deadline: one caused by
+// the caller's context is never retried, since the pause before a retry
+// ends with the context. The backoff starts as the generated client's
+// (100 ms, full jitter) but grows by 2 up to 2 s instead of by 4 up to
+// 60 s: a publish lives within a request of a few seconds, where a pause
+// of many seconds would only leave the request waiting for its deadline
+// instead of trying again.
+var (
+	retryCodes   = []codes.Code{codes.Aborted, codes.DeadlineExceeded, codes.Internal, codes.ResourceExhausted, codes.Unavailable, codes.Unknown}
+	retryBackoff = gax.Backoff{Initial: 100 * time.Millisecond, Max: 2 * time.Second, Multiplier: 2}
+)
 
 // Options configure a Publisher. Topic names are topic IDs (resolved in the
 // client's project) or full names projects/PROJECT/topics/TOPIC.
@@ -74,47 +91,48 @@ type Options struct {
 	// QuarantineTopic receives the messages given to Quarantine. Empty means
 	// Topic + "-quarantine".
 	QuarantineTopic string
-	// Timeout bounds the client's attempts (retries included) to publish one
-	// message, whatever the caller's context. Zero means DefaultTimeout.
+	// Timeout is an upper bound on one publish (every attempt and the
+	// pauses between them), counted from the call, in addition to the
+	// caller's context: the publish ends with whichever ends first. It is
+	// a safety net for a context without a deadline; the request's context
+	// is what ends a publish in the function. Zero means DefaultTimeout.
 	Timeout time.Duration
 }
 
 // kinds are the keys Options.Topics may hold.
 var kinds = []events.Kind{events.KindBatch, events.KindInteraction, events.KindVideo, events.KindUnknown}
 
+// topic is one destination of a Publisher, shared by every kind that maps
+// to it.
+type topic struct{ name string } // full resource name
+
+func (t *topic) String() string { return t.name }
+
 // Publisher publishes events.Message values to the topic of their kind. It
 // is safe for concurrent use. Build it with New; the zero value is not
 // usable.
 type Publisher struct {
-	def        *pubsub.Publisher
-	byKind     map[events.Kind]*pubsub.Publisher
-	quarantine *pubsub.Publisher
-	all        []*pubsub.Publisher // one per distinct topic, sorted by name
+	client  *vkit.TopicAdminClient
+	timeout time.Duration
 
-	closed    atomic.Bool
-	closeOnce sync.Once
+	def        *topic
+	byKind     map[events.Kind]*topic
+	quarantine *topic
+	all        []*topic // one per distinct topic, sorted by name
+
+	// mu is held for reading by each publish in flight and for writing by
+	// Close, which so waits for them.
+	mu     sync.RWMutex
+	closed bool
 }
 
-// New returns a Publisher over c for the topics of o. It builds one
-// *pubsub.Publisher per distinct topic, reused by every call, and makes no
-// RPC: a missing topic shows as ErrTopicNotFound at the first publish (or
-// create the topics first with EnsureTopics). It fails with
-// ErrInvalidOptions when c is nil or o is invalid.
+// New returns a Publisher over c for the topics of o. It makes no RPC and
+// starts no goroutine: a missing topic shows as ErrTopicNotFound at the
+// first publish (or create the topics first with EnsureTopics). It fails
+// with ErrInvalidOptions when c is nil or o is invalid. The Publisher uses
+// c's TopicAdminClient (c.Publisher is not used): c must outlive it.
 func New(c *pubsub.Client, o Options) (*Publisher, error) {
-	s := pubsub.DefaultPublishSettings
-	s.DelayThreshold = 0
-	s.CountThreshold = 1
-	s.Timeout = o.Timeout
-	if s.Timeout <= 0 {
-		s.Timeout = DefaultTimeout
-	}
-	return newPublisher(c, o, s)
-}
-
-// newPublisher is New with explicit client settings (for the benchmarks
-// that compare them with the library's defaults).
-func newPublisher(c *pubsub.Client, o Options, s pubsub.PublishSettings) (*Publisher, error) {
-	if c == nil {
+	if c == nil || c.TopicAdminClient == nil {
 		return nil, fmt.Errorf("%w: nil pubsub client", ErrInvalidOptions)
 	}
 	if o.Topic == "" {
@@ -123,22 +141,24 @@ func newPublisher(c *pubsub.Client, o Options, s pubsub.PublishSettings) (*Publi
 	if o.QuarantineTopic == "" {
 		o.QuarantineTopic = o.Topic + "-quarantine"
 	}
-	pubs := map[string]*pubsub.Publisher{}
-	get := func(name string) (*pubsub.Publisher, error) {
+	topics := map[string]*topic{}
+	get := func(name string) (*topic, error) {
 		full, err := fullTopicName(c.Project(), name)
 		if err != nil {
 			return nil, err
 		}
-		if tp, ok := pubs[full]; ok {
-			return tp, nil
+		if t, ok := topics[full]; ok {
+			return t, nil
 		}
-		tp := c.Publisher(full)
-		tp.PublishSettings = s
-		pubs[full] = tp
-		return tp, nil
+		t := &topic{name: full}
+		topics[full] = t
+		return t, nil
 	}
 
-	p := &Publisher{byKind: map[events.Kind]*pubsub.Publisher{}}
+	p := &Publisher{client: c.TopicAdminClient, timeout: o.Timeout, byKind: map[events.Kind]*topic{}}
+	if p.timeout <= 0 {
+		p.timeout = DefaultTimeout
+	}
 	var err error
 	if p.def, err = get(o.Topic); err != nil {
 		return nil, err
@@ -157,26 +177,28 @@ func newPublisher(c *pubsub.Client, o Options, s pubsub.PublishSettings) (*Publi
 			return nil, fmt.Errorf("kind %s: %w", k, err)
 		}
 	}
-	for _, name := range slices.Sorted(maps.Keys(pubs)) {
-		p.all = append(p.all, pubs[name])
+	for _, name := range slices.Sorted(maps.Keys(topics)) {
+		p.all = append(p.all, topics[name])
 	}
 	return p, nil
 }
 
 // Publish sends m to the topic of kind (its Options.Topics entry, else
-// Options.Topic) and returns the message ID assigned by Pub/Sub. It waits
-// for the acknowledgement until ctx ends. m is copied, so the caller may
-// reuse it as soon as Publish returns.
+// Options.Topic) in one Publish RPC and returns the message ID assigned by
+// Pub/Sub. Transient failures are retried until ctx ends (or
+// Options.Timeout passes); when Publish returns, nothing of the call is
+// left running, so nothing is sent after it. m is not retained: the caller
+// may reuse it as soon as Publish returns.
 //
 // Errors: ErrInvalidMessage (checked before any RPC), ErrTopicNotFound,
-// ErrUnavailable (also when ctx ends first; the client may still deliver
-// the message later, within Options.Timeout), ErrClosed.
+// ErrUnavailable (also when ctx ends first; it then wraps ctx's error),
+// ErrClosed.
 func (p *Publisher) Publish(ctx context.Context, kind events.Kind, m events.Message) (id string, err error) {
-	tp, ok := p.byKind[kind]
+	t, ok := p.byKind[kind]
 	if !ok {
-		tp = p.def
+		t = p.def
 	}
-	return p.publish(ctx, tp, m)
+	return p.publish(ctx, t, m)
 }
 
 // Quarantine sends m to the quarantine topic, as Publish does, with the
@@ -185,8 +207,10 @@ func (p *Publisher) Quarantine(ctx context.Context, m events.Message) (id string
 	return p.publish(ctx, p.quarantine, m)
 }
 
-func (p *Publisher) publish(ctx context.Context, tp *pubsub.Publisher, m events.Message) (string, error) {
-	if p.closed.Load() {
+func (p *Publisher) publish(ctx context.Context, t *topic, m events.Message) (string, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
 		return "", ErrClosed
 	}
 	if err := checkMessage(m); err != nil {
@@ -195,42 +219,84 @@ func (p *Publisher) publish(ctx context.Context, tp *pubsub.Publisher, m events.
 	// A request that has already timed out must not start a publish that
 	// nobody will wait for.
 	if err := ctx.Err(); err != nil {
-		return "", fmt.Errorf("%w: %s: %w", ErrUnavailable, tp, err)
+		return "", fmt.Errorf("%w: %s: %w", ErrUnavailable, t, err)
 	}
-	r := tp.Publish(ctx, &pubsub.Message{
-		Data:       bytes.Clone(m.Data),
-		Attributes: maps.Clone(m.Attributes),
-	})
-	id, err := r.Get(ctx)
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	// Every attempt runs under ctx (the generated client's own 60 s
+	// timeout applies only to a context without a deadline, and ctx has
+	// one), and a pause before a retry ends when ctx does.
+	r := &retryer{backoff: retryBackoff}
+	res, err := p.client.Publish(ctx, &pubsubpb.PublishRequest{
+		Topic:    t.name,
+		Messages: []*pubsubpb.PubsubMessage{{Data: m.Data, Attributes: m.Attributes}},
+	}, gax.WithRetry(func() gax.Retryer { return r }))
 	if err != nil {
-		return "", translate(tp.String(), err)
+		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+			// An attempt cut short by ctx (Canceled is not retried).
+			err = fmt.Errorf("%w: %w", cerr, err)
+		} else if cerr != nil && r.attempts > 0 {
+			// gax returns the bare context error when ctx ends in a
+			// pause before a retry: say what the attempts got.
+			err = fmt.Errorf("%w after %d attempts, the last: %v", err, r.attempts, r.last)
+		}
+		return "", translate(t.name, err)
 	}
-	return id, nil
+	if len(res.GetMessageIds()) != 1 {
+		return "", fmt.Errorf("%w: %s: Pub/Sub returned %d message IDs for 1 message", ErrUnavailable, t, len(res.GetMessageIds()))
+	}
+	return res.MessageIds[0], nil
+}
+
+// retryer is the Retryer of one publish: retryCodes with retryBackoff. It
+// counts the failed attempts and keeps the last error for the report.
+type retryer struct {
+	backoff  gax.Backoff
+	attempts int
+	last     error
+}
+
+func (r *retryer) Retry(err error) (time.Duration, bool) {
+	r.attempts++
+	r.last = err
+	if !retryable(err) {
+		return 0, false
+	}
+	return r.backoff.Pause(), true
+}
+
+// retryable reports whether a failed Publish attempt may pass on a retry.
+func retryable(err error) bool {
+	s, ok := status.FromError(err)
+	if !ok {
+		return false
+	}
+	// A message the client cannot marshal (which checkMessage should have
+	// refused) fails the same way every time.
+	if s.Code() == codes.Internal && strings.Contains(s.Message(), "invalid UTF-8") {
+		return false
+	}
+	return slices.Contains(retryCodes, s.Code())
 }
 
 // Topics returns the full names of every topic p may publish to, the
 // quarantine topic included, sorted and without duplicates.
 func (p *Publisher) Topics() []string {
 	names := make([]string, len(p.all))
-	for i, tp := range p.all {
-		names[i] = tp.String()
+	for i, t := range p.all {
+		names[i] = t.name
 	}
 	return names
 }
 
-// Close stops every topic's publisher after sending what they hold. It
-// returns when each pending message is acknowledged or has failed, which
-// may take up to Options.Timeout while Pub/Sub is unreachable. Later
-// publishes fail with ErrClosed. Close is idempotent.
+// Close makes later publishes fail with ErrClosed and returns once every
+// publish in flight has returned (each within its context and
+// Options.Timeout). It does not close the Pub/Sub client, which the caller
+// owns; close that after Close. Close is idempotent.
 func (p *Publisher) Close() {
-	p.closeOnce.Do(func() {
-		p.closed.Store(true)
-		var wg sync.WaitGroup
-		for _, tp := range p.all {
-			wg.Go(tp.Stop)
-		}
-		wg.Wait()
-	})
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
 }
 
 // EnsureTopics creates each named topic (topic IDs resolve in c's project)
@@ -295,28 +361,20 @@ func checkMessage(m events.Message) error {
 }
 
 // translate maps a publish failure on topic to this package's errors,
-// keeping err in the chain.
+// keeping err in the chain. A context error (no gRPC status) is
+// ErrUnavailable.
 func translate(topic string, err error) error {
 	var sentinel error
-	switch {
-	case errors.Is(err, pubsub.ErrPublisherStopped):
-		sentinel = ErrClosed
-	case errors.Is(err, pubsub.ErrOversizedMessage):
+	switch status.Code(err) {
+	case codes.NotFound:
+		sentinel = ErrTopicNotFound
+	case codes.InvalidArgument:
 		sentinel = ErrInvalidMessage
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		sentinel = ErrUnavailable
 	default:
-		switch status.Code(err) {
-		case codes.NotFound:
-			sentinel = ErrTopicNotFound
-		case codes.InvalidArgument:
-			sentinel = ErrInvalidMessage
-		default:
-			// Unavailable, DeadlineExceeded, PermissionDenied,
-			// ResourceExhausted, Internal...: the service or its
-			// configuration, not the message; a later retry may pass.
-			sentinel = ErrUnavailable
-		}
+		// Unavailable, DeadlineExceeded, PermissionDenied,
+		// ResourceExhausted, Internal, a context error...: the service or
+		// its configuration, not the message; a later retry may pass.
+		sentinel = ErrUnavailable
 	}
 	return fmt.Errorf("%w: %s: %w", sentinel, topic, err)
 }

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"cloud.google.com/go/pubsub/v2/pstest"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -111,8 +111,8 @@ func TestQuarantineTopicOption(t *testing.T) {
 	}
 }
 
-// The publisher of each topic is built once in New and shared by every
-// kind that maps to it, however the topic is spelled.
+// Each topic is resolved once in New and shared by every kind that maps to
+// it, however the topic is spelled.
 func TestPublishersReused(t *testing.T) {
 	_, c := newServer(t)
 	ensure(t, c, "events", "events-quarantine")
@@ -124,11 +124,11 @@ func TestPublishersReused(t *testing.T) {
 		},
 	})
 	if len(p.all) != 2 {
-		t.Fatalf("%d publishers for 2 distinct topics: %v", len(p.all), p.Topics())
+		t.Fatalf("%d topics for 2 distinct topics: %v", len(p.all), p.Topics())
 	}
 	before := []any{p.def, p.quarantine, p.byKind[events.KindBatch], p.byKind[events.KindVideo]}
 	if before[0] != before[2] || before[0] != before[3] {
-		t.Errorf("kinds mapping to the default topic got their own publishers")
+		t.Errorf("kinds mapping to the default topic got topics of their own")
 	}
 	for range 5 {
 		for _, k := range kinds {
@@ -142,33 +142,61 @@ func TestPublishersReused(t *testing.T) {
 	}
 	after := []any{p.def, p.quarantine, p.byKind[events.KindBatch], p.byKind[events.KindVideo]}
 	if !slices.Equal(before, after) {
-		t.Errorf("publishers changed after publishing")
+		t.Errorf("topics changed after publishing")
 	}
 }
 
-func TestPublishSettings(t *testing.T) {
-	_, c := newServer(t)
+// Every Publish attempt runs under the caller's deadline or
+// Options.Timeout counted from the call (DefaultTimeout when zero),
+// whichever ends first.
+func TestAttemptDeadline(t *testing.T) {
+	var rec attempts
+	_, c := newServerDial(t, []grpc.DialOption{rec.option()})
+	ensure(t, c, "events")
 	p := newTestPublisher(t, c, Options{Topic: "events"})
 	q := newTestPublisher(t, c, Options{Topic: "events", Timeout: 3 * time.Second})
+	if p.timeout != DefaultTimeout || q.timeout != 3*time.Second {
+		t.Errorf("timeouts %v and %v, want %v and 3s", p.timeout, q.timeout, DefaultTimeout)
+	}
 	tests := []struct {
-		name        string
-		p           *Publisher
-		wantTimeout time.Duration
+		name     string
+		p        *Publisher
+		deadline time.Duration // of the caller's context; 0: none
+		want     time.Duration // from the call to the attempt's deadline
 	}{
-		{"default timeout", p, DefaultTimeout},
-		{"explicit timeout", q, 3 * time.Second},
+		{"default timeout, no caller deadline", p, 0, DefaultTimeout},
+		{"default timeout first", p, time.Hour, DefaultTimeout},
+		{"explicit timeout first", q, time.Hour, 3 * time.Second},
+		{"caller deadline first", q, 500 * time.Millisecond, 500 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for _, tp := range tt.p.all {
-				s := tp.PublishSettings
-				if s.CountThreshold != 1 || s.DelayThreshold != 0 || s.Timeout != tt.wantTimeout {
-					t.Errorf("%s: CountThreshold %d DelayThreshold %v Timeout %v, want 1, 0, %v",
-						tp, s.CountThreshold, s.DelayThreshold, s.Timeout, tt.wantTimeout)
+			rec.reset()
+			ctx := t.Context()
+			start := time.Now()
+			if tt.deadline > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithDeadline(ctx, start.Add(tt.deadline))
+				defer cancel()
+			}
+			if _, err := tt.p.Publish(ctx, events.KindBatch, msg("x")); err != nil {
+				t.Fatal(err)
+			}
+			end := time.Now()
+			at := rec.list()
+			if len(at) != 1 {
+				t.Fatalf("%d Publish attempts, want 1", len(at))
+			}
+			d := at[0].deadline
+			if d.IsZero() {
+				t.Fatal("the attempt ran without a deadline")
+			}
+			if tt.deadline == tt.want {
+				if cd, _ := ctx.Deadline(); !d.Equal(cd) {
+					t.Errorf("attempt deadline %v, want the caller's %v", d, cd)
 				}
-				if tp.EnableMessageOrdering {
-					t.Errorf("%s: message ordering enabled", tp)
-				}
+			} else if d.Before(start.Add(tt.want)) || d.After(end.Add(tt.want)) {
+				t.Errorf("attempt deadline %v after the call, want %v", d.Sub(start), tt.want)
 			}
 		})
 	}
@@ -273,29 +301,37 @@ func TestPublishInvalidMessage(t *testing.T) {
 	}
 }
 
-// Publish copies the message: a caller that gave up waiting may reuse it
-// while the client still holds the message to send it.
-func TestPublishCopiesMessage(t *testing.T) {
-	srv, c := newServer(t)
+// Publish does not retain the message: the caller may reuse it as soon as
+// Publish returns, even when Publish gave up on an attempt that the server
+// still held; what the server stores is the message as it was at the call.
+func TestPublishDoesNotRetainMessage(t *testing.T) {
+	f := &faults{stall: make(chan struct{})}
+	srv, c := newServer(t, f.option())
 	ensure(t, c, "events")
-	// Batching settings keep the message in the client long enough.
-	s := pubsub.DefaultPublishSettings
-	s.DelayThreshold, s.CountThreshold = 200*time.Millisecond, 100
-	p, err := newPublisher(c, Options{Topic: "events"}, s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
+	p := newTestPublisher(t, c, Options{Topic: "events"})
+	release := sync.OnceFunc(func() { close(f.stall) })
+	t.Cleanup(release) // before p.Close and srv.Close
 	m := msg("data", "a", "1")
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
 	if _, err := p.Publish(ctx, events.KindBatch, m); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Publish = %v, want the caller's deadline", err)
 	}
+	f.mu.Lock()
+	calls := f.calls
+	f.mu.Unlock()
+	if calls != 1 {
+		t.Fatalf("the server saw %d Publish requests, want the 1 it holds", calls)
+	}
 	m.Data[0] = 'X'
 	m.Attributes["a"] = "2"
-	p.Close() // sends the pending message
-	got := srv.Messages()
+	release() // the server goes on with the request it held
+	var got []*pstest.Message
+	deadline := time.Now().Add(5 * time.Second)
+	for len(got) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		got = srv.Messages()
+	}
 	if len(got) != 1 || string(got[0].Data) != "data" || got[0].Attributes["a"] != "1" {
 		t.Errorf("server got %v, want the message as it was when published", got)
 	}
@@ -312,7 +348,7 @@ func TestContextAlreadyCanceled(t *testing.T) {
 	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.Canceled) {
 		t.Errorf("Publish with a canceled context = %v, want ErrUnavailable wrapping Canceled", err)
 	}
-	p.Close() // would send anything the client held
+	p.Close() // waits for anything still in flight
 	if n := len(srv.Messages()); n != 0 {
 		t.Errorf("a canceled request published %d messages", n)
 	}
