@@ -59,6 +59,9 @@ type Config struct {
 	RequestTimeout   time.Duration // GEMINIHOOK_REQUEST_TIMEOUT
 	MaxBodyBytes     int64         // GEMINIHOOK_MAX_BODY_BYTES
 	LogLevel         slog.Level    // GEMINIHOOK_LOG_LEVEL
+	// Revision is the Cloud Run revision serving (K_REVISION, set by the
+	// platform, not a setting): Error Reporting's serviceContext.version.
+	Revision string
 }
 
 // Variable describes one environment variable that LoadConfig reads.
@@ -224,6 +227,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			problems = append(problems, fmt.Sprintf("%s=%q: %v", v.Name, val, err))
 		}
 	}
+	c.Revision = strings.TrimSpace(getenv("K_REVISION"))
 	problems = append(problems, c.resolve()...)
 	if len(problems) > 0 {
 		return Config{}, fmt.Errorf("%w:\n  %s", ErrConfig, strings.Join(problems, "\n  "))

@@ -234,3 +234,20 @@ func TestVariableExamples(t *testing.T) {
 		}
 	}
 }
+
+// TestRevisionReachesErrorReporting: the platform's K_REVISION is the
+// serviceContext.version of the function's error reports.
+func TestRevisionReachesErrorReporting(t *testing.T) {
+	c, err := LoadConfig(env("GOOGLE_CLOUD_PROJECT", "p", "K_REVISION", "geminihook-00042-abc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Revision != "geminihook-00042-abc" {
+		t.Fatalf("Revision = %q", c.Revision)
+	}
+	var b strings.Builder
+	cloudlogReport(NewLogger(&b, c))
+	if !strings.Contains(b.String(), `"version":"geminihook-00042-abc"`) || !strings.Contains(b.String(), `"serviceContext"`) {
+		t.Errorf("error report without the revision as serviceContext.version:\n%s", b.String())
+	}
+}

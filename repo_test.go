@@ -17,18 +17,7 @@ import (
 // and waiting for their file's owner to fix them, as "path: reference".
 // The test tolerates exactly these and reports (without failing) an entry
 // that no longer occurs, so that it can be deleted.
-var pendingOutsideRefs = []string{
-	// The emulator prerequisites are in CONTRIBUTING.md now.
-	"bench/run: " + ".." + "/shared/TESTING.md",
-	// A notes file beside the checkout, not in it: cite Google's Gemini
-	// webhooks documentation (or a document of this repository) instead.
-	"cmd/geminihook/send.go: WEBHOOKS.md", // "GEMINI-\n// WEBHOOKS.md"
-	"events/classify.go: GEMINI-WEBHOOKS.md",
-	"events/parse_test.go: GEMINI-WEBHOOKS.md",
-	"test/e2e_test.go: GEMINI-WEBHOOKS.md",
-	"verify/testdata/README.md: GEMINI-WEBHOOKS.md",
-	"verify/vectors_test.go: GEMINI-WEBHOOKS.md",
-}
+var pendingOutsideRefs = []string{}
 
 // TestNoReferenceOutsideRepository keeps the repository self-contained: no
 // tracked file refers to a file that a clone does not have. It walks

@@ -79,7 +79,7 @@ func (s *Service) Close() error {
 // NewLogger returns the Cloud Logging JSON logger of cfg on w.
 func NewLogger(w io.Writer, cfg Config) *slog.Logger {
 	return slog.New(cloudlog.NewHandler(w, &cloudlog.Options{
-		ProjectID: cfg.ProjectID, Level: cfg.LogLevel, Service: "geminihook",
+		ProjectID: cfg.ProjectID, Level: cfg.LogLevel, Service: "geminihook", Version: cfg.Revision,
 	}))
 }
 

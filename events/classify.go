@@ -38,8 +38,9 @@ func (o Outcome) Terminal() bool {
 	return false
 }
 
-// The Gemini webhook event types documented by Google (GEMINI-WEBHOOKS.md
-// §4). Gemini may send others; they are kept as KindUnknown.
+// The Gemini webhook event types documented by Google (the event catalog of
+// the Gemini API webhooks guide). Gemini may send others; they are kept as
+// KindUnknown.
 const (
 	TypeBatchSucceeded            = "batch.succeeded"
 	TypeBatchFailed               = "batch.failed"

@@ -39,7 +39,7 @@ func TestClassify(t *testing.T) {
 		}
 	}
 	if len(classes) != 9 {
-		t.Errorf("%d documented types, want the 9 of GEMINI-WEBHOOKS.md §4", len(classes))
+		t.Errorf("%d documented types, want the 9 of Gemini's webhook guide", len(classes))
 	}
 }
 

@@ -4,9 +4,9 @@
 // httptest JWKS, driven over HTTP on 127.0.0.1 with deliveries signed by
 // verifytest.
 //
-// The suite skips under -short (no emulators there) and, like every
-// emulator test, fails rather than skips when CI=true and an emulator is
-// missing. Run it with
+// The suite skips under -short (counted in the summary internal/emulator
+// prints) and, like every emulator test, fails rather than skips when an
+// emulator or Java is missing, naming what to install. Run it with
 //
 //	go test ./test
 //

@@ -15,7 +15,7 @@ import (
 
 var (
 	schemes = []string{"v1", "v1a", "jwt"}
-	// documentedTypes are the nine types of GEMINI-WEBHOOKS.md §4.
+	// documentedTypes are the nine types of Gemini's webhook guide (events.DocumentedTypes).
 	documentedTypes = events.DocumentedTypes()
 )
 

@@ -132,9 +132,7 @@ type stack struct {
 // the logs it wrote (checkLogs). It skips under -short.
 func newStack(t *testing.T, su setup) *stack {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("end-to-end suite: needs the Firestore and Pub/Sub emulators")
-	}
+	emulator.SkipShort(t) // counted in the -short summary
 	fsEmu := emulator.Firestore(t)
 	var psEmu *emulator.Emulator
 	if su.pstest == nil {

@@ -43,7 +43,7 @@ type vector struct {
 	KeyID     string `json:"key_id"`
 }
 
-// Standard Webhooks reference vector (GEMINI-WEBHOOKS.md §6).
+// Standard Webhooks reference vector (the example of the Standard Webhooks specification).
 const (
 	stdSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 	stdID     = "msg_p5jXN8AQM9LWM0D4loKWxJek"
@@ -167,8 +167,8 @@ func TestVectors(t *testing.T) {
 	})
 }
 
-// TestStandardVectorFailures: the failing variants GEMINI-WEBHOOKS.md §6
-// lists for the reference vector.
+// TestStandardVectorFailures: variants of the reference vector that must
+// fail.
 func TestStandardVectorFailures(t *testing.T) {
 	now := time.Unix(1614265330, 0)
 	v, err := verify.New(verify.Options{Secrets: verify.StaticSecrets(stdSecret), Now: func() time.Time { return now }})

@@ -200,9 +200,7 @@ func TestFirestoreDeadPort(t *testing.T) {
 // back on the same port: calls fail within their deadline while it is down,
 // and the client recovers after the restart (the emulator loses its data).
 func TestFirestoreRestart(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts two JVMs")
-	}
+	emulator.SkipShort(t) // counted in the -short summary
 	t.Parallel()
 	emu := emulator.PrivateFirestore(t)
 	l := ledger.NewFirestore(newClient(t, emu, nil), ledger.Options{})

@@ -62,6 +62,6 @@
 //
 //	GEMINIHOOK_FAULT_FULL=1 go test ./test/fault -run . -v -timeout 20m
 //
-// Like every emulator suite it skips under -short, skips when the
-// emulators are not installed, and fails instead when CI=true.
+// Like every emulator suite it skips under -short and fails, naming what to
+// install, when the emulators or Java are missing.
 package fault

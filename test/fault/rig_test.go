@@ -60,9 +60,7 @@ type size struct {
 
 func sizeOf(t *testing.T) size {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("fault suite: needs the Firestore and Pub/Sub emulators")
-	}
+	emulator.SkipShort(t) // counted in the -short summary
 	if os.Getenv("GEMINIHOOK_FAULT_FULL") == "1" {
 		return size{full: true, n: 3000, concurrency: 50, rate: 150,
 			env:      map[string]string{}, // production defaults
