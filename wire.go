@@ -197,9 +197,10 @@ func NewService(cfg Config, p Parts) (*Service, error) {
 		Topic:           cfg.Topic,
 		Topics:          cfg.kindTopics(),
 		QuarantineTopic: cfg.QuarantineTopic,
-		// The client's retries end with the request: a publish still
-		// retrying after the 503 (and the Release) could land after
-		// Gemini's retry has published the event again.
+		// Each publish is one unary call under the request's context, so
+		// its retries end with the request (a publish landing after the 503
+		// and the Release would double with Gemini's retry); the Timeout is
+		// only an upper bound on top.
 		Timeout: cfg.RequestTimeout,
 	})
 	if err != nil {

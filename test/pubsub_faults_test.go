@@ -58,12 +58,12 @@ func (p *publishDeadlines) intercept(ctx context.Context, method string, req, re
 
 // TestPublishEndsWithTheRequest: while Pub/Sub answers Unavailable, the
 // request ends at its deadline with 503 and releases its lease. The Pub/Sub
-// client's own retries must end then too (publish.Options.Timeout =
-// GEMINIHOOK_REQUEST_TIMEOUT), or the event could be published after the
-// 503 and again by Gemini's retry. Every Publish attempt is checked to run
-// under a deadline no later than the request's, plus the little the request
-// spent before publishing (the Timeout starts with the publish): that does
-// not depend on the client's backoff. Pub/Sub then heals once that deadline
+// client's own retries must end then too (the publish runs under the
+// request's context), or the event could be published after the 503 and
+// again by Gemini's retry. Every Publish attempt is checked to run under a
+// deadline no later than the request's (with a little slack for the
+// scheduling of a loaded machine): that does not depend on the client's
+// backoff. Pub/Sub then heals once that deadline
 // has passed, and no attempt may get through any more.
 func TestPublishEndsWithTheRequest(t *testing.T) {
 	t.Parallel()

@@ -27,9 +27,9 @@
 //     deadline, so deliveries are answered 503, released, and retried.
 //     Asserted: zero lost, zero doubled, zero forged published. Refusing
 //     before the server makes the outcome unambiguous; the production
-//     wiring ends the client's publish retries with the request
-//     (publish.Options.Timeout = RequestTimeout), so no publish lands after
-//     its 503.
+//     wiring publishes with one unary call under the request's context,
+//     its retries ending with the request, so no publish lands after its
+//     503.
 //
 // The full size adds two longer outages whose doubles are bounded, not
 // zero:
