@@ -43,6 +43,7 @@ func Decode(data []byte, attributes map[string]string) (*Event, error) {
 		return nil, err
 	}
 	ev.Metadata = metadataAttributes(attributes)
+	ev.TraceParent, ev.TraceState = attributes[AttrTraceParent], attributes[AttrTraceState]
 	return ev, nil
 }
 

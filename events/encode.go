@@ -54,6 +54,8 @@ const (
 	AttrReason       = "quarantine_reason"     // quarantine: why Parse refused the body
 	AttrScheme       = "scheme"                // quarantine: the signature scheme
 	AttrBodySigned   = "body_signed"           // "true" when the signature covered the body (v1, v1a), "false" for jwt
+	AttrTraceParent  = "ce-traceparent"        // W3C traceparent of the delivery's trace (CloudEvents distributed tracing)
+	AttrTraceState   = "ce-tracestate"         // W3C tracestate, when the trace has one
 	AttrBodyBytes    = "geminihook-body-bytes" // quarantine: length of the body as received
 	AttrEmptyBody    = "geminihook-empty-body" // quarantine: "true" when data is EmptyBodyPlaceholder
 	truncatedKeyData = "data"

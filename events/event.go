@@ -92,6 +92,14 @@ type Event struct {
 	// keyed without the prefix; set by Decode and DecodePush from the
 	// attributes, nil when there are none. It is not part of the JSON.
 	Metadata map[string]string `json:"-"`
+	// TraceParent and TraceState are the W3C trace context of the delivery
+	// that published the event (attributes ce-traceparent, ce-tracestate),
+	// set by Decode and DecodePush; "" when the delivery was not traced. A
+	// consumer continues the trace with them, e.g.
+	// propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{
+	// "traceparent": ev.TraceParent, "tracestate": ev.TraceState}).
+	TraceParent string `json:"-"`
+	TraceState  string `json:"-"`
 	// Envelope is the body as received, byte for byte, minus any
 	// whitespace around the JSON object.
 	Envelope json.RawMessage `json:"envelope"`
