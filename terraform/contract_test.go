@@ -3,7 +3,6 @@ package terraform_test
 import (
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -137,30 +136,9 @@ func TestLedgerCollectionIsTheFunctionsDefault(t *testing.T) {
 // embedded files), and nothing from terraform/ (state, tfvars, plans).
 func TestSourceArchiveHoldsWhatTheBuildNeeds(t *testing.T) {
 	m := mustLoad(t)
-	v, diags := m.data["archive_file.source"].Body.Attributes["excludes"].Expr.Value(nil)
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	var patterns []*regexp.Regexp
-	for it := v.ElementIterator(); it.Next(); {
-		_, p := it.Element()
-		patterns = append(patterns, globRegexp(p.AsString()))
-	}
-	// The provider skips a directory that matches, and a file that matches.
-	excluded := func(rel string) bool {
-		parts := strings.Split(rel, "/")
-		for i := range parts {
-			prefix := strings.Join(parts[:i+1], "/")
-			for _, re := range patterns {
-				if re.MatchString(prefix) {
-					return true
-				}
-			}
-		}
-		return false
-	}
+	excludes := archiveExcludes(t, m)
 	for _, rel := range []string{"terraform/terraform.tfstate", "terraform/.terraform/x", ".git/config", "cmd/geminihook/main.go", "config_test.go", "test/e2e_test.go"} {
-		if !excluded(rel) {
+		if !archiveExcluded(rel, excludes) {
 			t.Errorf("%s would be uploaded", rel)
 		}
 	}
@@ -188,7 +166,7 @@ func TestSourceArchiveHoldsWhatTheBuildNeeds(t *testing.T) {
 		for _, file := range f[1:] {
 			rel := filepath.ToSlash(filepath.Join(dir, file))
 			n++
-			if excluded(rel) {
+			if archiveExcluded(rel, excludes) {
 				t.Errorf("the function needs %s, but the source archive excludes it", rel)
 			}
 		}
@@ -196,30 +174,4 @@ func TestSourceArchiveHoldsWhatTheBuildNeeds(t *testing.T) {
 	if n == 0 {
 		t.Error("go list found no file of the module")
 	}
-}
-
-// globRegexp turns an archive_file exclude pattern (doublestar syntax, as
-// the archive provider matches it against slash-separated relative paths)
-// into a regular expression: ** any path, * and ? within one element.
-func globRegexp(p string) *regexp.Regexp {
-	var b strings.Builder
-	b.WriteString("^")
-	for i := 0; i < len(p); i++ {
-		switch {
-		case strings.HasPrefix(p[i:], "**/"):
-			b.WriteString("(.*/)?")
-			i += 2
-		case strings.HasPrefix(p[i:], "**"):
-			b.WriteString(".*")
-			i++
-		case p[i] == '*':
-			b.WriteString("[^/]*")
-		case p[i] == '?':
-			b.WriteString("[^/]")
-		default:
-			b.WriteString(regexp.QuoteMeta(p[i : i+1]))
-		}
-	}
-	b.WriteString("$")
-	return regexp.MustCompile(b.String())
 }

@@ -2,14 +2,20 @@
 # the function itself and the public invoke grant on its Cloud Run service.
 
 # The Go module at the repository root, without what the function does not
-# need. terraform/ is excluded above all so that no state file, tfvars file
-# or plan ever leaves this directory in the archive.
+# need. archive_file matches each exclude (a doublestar glob, relative to
+# source_dir) against every path it walks: a matching directory is skipped
+# whole, a matching file is left out. A pattern without **/ matches at the
+# root only. Two Go tests keep this list honest: one that the function's
+# packages need nothing excluded, one that no key material, secret or
+# Terraform state on disk ever reaches the archive.
 data "archive_file" "source" {
   type        = "zip"
   source_dir  = "${path.module}/.."
   output_path = "${path.module}/.build/${var.name}-source.zip"
 
   excludes = [
+    # Version control, CI, tools, tests, docs. terraform/ above all: it
+    # holds state files, tfvars, plans and this archive itself.
     ".git",
     ".git/**",
     ".github",
@@ -23,9 +29,32 @@ data "archive_file" "source" {
     "terraform",
     "terraform/**",
     "cloudbuild.yaml",
-    # testdata/ stays: verify/verifytest embeds files from its testdata.
     "**/*_test.go",
     "**/*.md",
+    # Test fixtures and test helpers: known test secrets and RSA keys.
+    "**/testdata",
+    "**/testdata/**",
+    "verify/verifytest",
+    "verify/verifytest/**",
+    # Key material and local secrets wherever they lie: what
+    # `geminihook keys` writes (keys/, its default geminihook-keys/),
+    # private keys, seeds, route tokens, signing secrets, env files.
+    "**/keys",
+    "**/keys/**",
+    "**/geminihook-keys",
+    "**/geminihook-keys/**",
+    "**/*.pem",
+    "**/*.seed",
+    "**/.env*",
+    "**/route-token.txt",
+    "**/secret.txt",
+    # Terraform state, working directories and variable files anywhere.
+    "**/*.tfstate",
+    "**/*.tfstate.*",
+    "**/.terraform",
+    "**/.terraform/**",
+    "**/*.tfvars",
+    "**/*.tfplan",
   ]
 }
 
