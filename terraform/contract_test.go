@@ -9,9 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/geminihook/geminihook"
+	"github.com/geminihook/geminihook/events"
 )
 
 // The function's settings in Terraform against the Go code that reads them.
@@ -24,33 +27,112 @@ func TestEntryPoint(t *testing.T) {
 	}
 }
 
-// environment returns the function's environment_variables object, keyed
-// by variable name.
-func environment(t *testing.T, m *module) map[string]string {
+// environmentKeys lists every key the function's environment_variables can
+// hold, from the syntax: local.environment merges object constructors
+// (always set) and for expressions that filter an object constructor by a
+// condition (set only when it holds; the values are {set, value} objects).
+func environmentKeys(t *testing.T, m *module) (always, optional map[string]hclsyntax.Expression) {
 	t.Helper()
 	sc := block(mustResource(t, m, "google_cloudfunctions2_function.webhook"), "service_config")
 	if sc == nil || sc.Attributes["environment_variables"] == nil {
 		t.Fatal("the function sets no service_config.environment_variables")
 	}
-	keys, err := objectKeys(m.resolveLocal(sc.Attributes["environment_variables"].Expr))
+	expr := m.resolveLocal(sc.Attributes["environment_variables"].Expr)
+	parts := []hclsyntax.Expression{expr}
+	if call, ok := expr.(*hclsyntax.FunctionCallExpr); ok && call.Name == "merge" {
+		parts = call.Args
+	}
+	always, optional = map[string]hclsyntax.Expression{}, map[string]hclsyntax.Expression{}
+	for _, part := range parts {
+		into := always
+		part = m.resolveLocal(part)
+		if f, ok := part.(*hclsyntax.ForExpr); ok {
+			if f.CondExpr == nil {
+				t.Fatalf("%s: a for expression without if: read it as always set, or add a condition", f.Range())
+			}
+			into, part = optional, m.resolveLocal(f.CollExpr)
+		}
+		keys, err := objectKeys(part)
+		if err != nil {
+			t.Fatalf("environment_variables: %v", err)
+		}
+		for k, v := range keys {
+			if always[k] != nil || optional[k] != nil {
+				t.Errorf("environment variable %s is set twice", k)
+			}
+			into[k] = v
+		}
+	}
+	return always, optional
+}
+
+// renderEnvironment evaluates the function's environment_variables with the
+// variables' defaults and overrides; resource attributes are stubs.
+func renderEnvironment(t *testing.T, m *module, overrides map[string]cty.Value) map[string]string {
+	t.Helper()
+	sc := block(mustResource(t, m, "google_cloudfunctions2_function.webhook"), "service_config")
+	expr := sc.Attributes["environment_variables"].Expr
+	ctx, err := m.evalContext(withProject(overrides), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	m.stubResources(expr, ctx)
+	v, err := m.evalWithLocals(expr, ctx)
+	if err != nil {
+		t.Fatalf("environment_variables: %v", err)
+	}
 	env := map[string]string{}
-	for k, expr := range keys {
-		env[k] = string(m.src[expr.Range().Filename][expr.Range().Start.Byte:expr.Range().End.Byte])
+	for k, val := range v.AsValueMap() {
+		env[k] = val.AsString()
 	}
 	return env
 }
 
+// readsResource reports whether expr, or a local it uses, reads a resource
+// attribute.
+func (m *module) readsResource(expr hclsyntax.Expression) bool {
+	if expr == nil {
+		return false
+	}
+	for _, tr := range expr.Variables() {
+		switch root := tr.RootName(); {
+		case root == "local" && len(tr) > 1:
+			if a := m.locals[tr[1].(hcl.TraverseAttr).Name]; a != nil && m.readsResource(a.Expr) {
+				return true
+			}
+		case m.resourcesOfType(root) > 0:
+			return true
+		}
+	}
+	return false
+}
+
+// withProject adds the one variable without a default.
+func withProject(overrides map[string]cty.Value) map[string]cty.Value {
+	all := map[string]cty.Value{"project_id": cty.StringVal("example-project")}
+	for k, v := range overrides {
+		all[k] = v
+	}
+	return all
+}
+
 func TestEnvironmentEqualsVariables(t *testing.T) {
 	m := mustLoad(t)
-	env := environment(t, m)
+	always, optional := environmentKeys(t, m)
 	var want, got []string
 	for _, v := range geminihook.Variables() {
 		want = append(want, v.Name)
+		// Unset, a variable takes the function's default: for one that
+		// Terraform may leave unset, that default must be "" (off), or
+		// leaving it out would turn something on.
+		if optional[v.Name] != nil && v.Default != "" {
+			t.Errorf("%s is set only sometimes, but the function's default %q is not off", v.Name, v.Default)
+		}
 	}
-	for k := range env {
+	for k := range always {
+		got = append(got, k)
+	}
+	for k := range optional {
 		got = append(got, k)
 	}
 	slices.Sort(want)
@@ -65,15 +147,8 @@ func TestEnvironmentEqualsVariables(t *testing.T) {
 // behaves like the documentation says.
 func TestDefaultsMatchTheFunction(t *testing.T) {
 	m := mustLoad(t)
-	sc := block(mustResource(t, m, "google_cloudfunctions2_function.webhook"), "service_config")
-	keys, err := objectKeys(m.resolveLocal(sc.Attributes["environment_variables"].Expr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, err := m.evalContext(map[string]cty.Value{"project_id": cty.StringVal("example-project")}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	always, optional := environmentKeys(t, m)
+	env := renderEnvironment(t, m, nil)
 	// Values that come from resources: the resource is named after a
 	// variable, whose default is compared instead.
 	viaResource := map[string]string{
@@ -86,24 +161,92 @@ func TestDefaultsMatchTheFunction(t *testing.T) {
 			continue
 		}
 		t.Run(v.Name, func(t *testing.T) {
-			expr := keys[v.Name]
-			if expr == nil {
-				t.Skip("not set (TestEnvironmentEqualsVariables reports it)")
-			}
-			var got string
-			if name, ok := viaResource[v.Name]; ok {
+			got, set := env[v.Name]
+			switch name, ok := viaResource[v.Name]; {
+			case !set && optional[v.Name] != nil:
+				return // unset: the function's default, checked by TestEnvironmentEqualsVariables
+			case !set:
+				t.Fatal("not set (TestEnvironmentEqualsVariables reports it)")
+			case ok:
 				got, _ = literalString(m.variables[name].Body.Attributes["default"])
-			} else {
-				val, diags := expr.Value(ctx)
-				if diags.HasErrors() {
-					t.Skipf("built from more than variables: %v", diags)
-				}
-				got = val.AsString()
+			case m.readsResource(always[v.Name]):
+				t.Skipf("built from a resource attribute: %s", got)
 			}
 			if !sameSetting(got, v.Default) {
 				t.Errorf("Terraform default %q, function default %q", got, v.Default)
 			}
 		})
+	}
+}
+
+// Per-request webhooks: GEMINIHOOK_ROUTE_TOKENS is unset unless
+// per_request_webhooks (so v1a/JWT are off), and then names the route
+// tokens secret; the JWT settings are set only when given.
+func TestEnvironmentOfPerRequestWebhooks(t *testing.T) {
+	m := mustLoad(t)
+	off := renderEnvironment(t, m, nil)
+	for _, name := range []string{"GEMINIHOOK_ROUTE_TOKENS", "GEMINIHOOK_JWT_AUDIENCE", "GEMINIHOOK_JWT_ISSUER"} {
+		if v, set := off[name]; set {
+			t.Errorf("by default %s = %q, want it unset", name, v)
+		}
+	}
+	on := renderEnvironment(t, m, map[string]cty.Value{
+		"per_request_webhooks": cty.True,
+		"jwt_audience":         cty.StringVal("https://example.invalid/aud"),
+		"jwt_issuer":           cty.StringVal("https://example.invalid/iss"),
+	})
+	for name, want := range map[string]string{
+		// The stub of google_secret_manager_secret.route_tokens[0].id.
+		"GEMINIHOOK_ROUTE_TOKENS": "route_tokens-0-id",
+		"GEMINIHOOK_JWT_AUDIENCE": "https://example.invalid/aud",
+		"GEMINIHOOK_JWT_ISSUER":   "https://example.invalid/iss",
+		"GEMINIHOOK_SECRET":       "signing-0-id",
+	} {
+		if got := on[name]; got != want {
+			t.Errorf("with per_request_webhooks and the JWT settings, %s = %q, want %q", name, got, want)
+		}
+	}
+	noHMAC := renderEnvironment(t, m, map[string]cty.Value{"per_request_webhooks": cty.True, "hmac_enabled": cty.False})
+	if noHMAC["GEMINIHOOK_SECRET"] != geminihook.Off || noHMAC["GEMINIHOOK_ROUTE_TOKENS"] == "" {
+		t.Errorf("per-request only: GEMINIHOOK_SECRET = %q, GEMINIHOOK_ROUTE_TOKENS = %q", noHMAC["GEMINIHOOK_SECRET"], noHMAC["GEMINIHOOK_ROUTE_TOKENS"])
+	}
+}
+
+// metadata_attributes: Terraform accepts exactly the key lists the function
+// accepts (events.CheckMetadataKeys), and passes them joined with commas.
+func TestMetadataAttributesMatchTheFunction(t *testing.T) {
+	m := mustLoad(t)
+	many := func(n int) []string {
+		keys := make([]string, n)
+		for i := range keys {
+			keys[i] = "key" + strconv.Itoa(i)
+		}
+		return keys
+	}
+	for _, keys := range [][]string{
+		nil, {"tenant"}, {"tenant", "job_group", "Team-2"}, many(events.MaxMetadataAttributes), many(events.MaxMetadataAttributes + 1),
+		{strings.Repeat("k", events.MaxMetadataKeyBytes)}, {strings.Repeat("k", events.MaxMetadataKeyBytes+1)},
+		{""}, {"a b"}, {"a.b"}, {"tenant", "tenant"},
+	} {
+		list := cty.ListValEmpty(cty.String)
+		if len(keys) > 0 {
+			var vals []cty.Value
+			for _, k := range keys {
+				vals = append(vals, cty.StringVal(k))
+			}
+			list = cty.ListVal(vals)
+		}
+		want := events.CheckMetadataKeys(keys) == nil
+		if got := validationAccepts(t, m, "metadata_attributes", list); got != want {
+			t.Errorf("metadata_attributes = %q: Terraform accepts: %v, the function: %v", keys, got, want)
+		}
+	}
+	env := renderEnvironment(t, m, map[string]cty.Value{"metadata_attributes": cty.ListVal([]cty.Value{cty.StringVal("tenant"), cty.StringVal("job_group")})})
+	if got := env["GEMINIHOOK_METADATA_ATTRIBUTES"]; got != "tenant,job_group" {
+		t.Errorf("GEMINIHOOK_METADATA_ATTRIBUTES = %q, want tenant,job_group", got)
+	}
+	if got, set := renderEnvironment(t, m, nil)["GEMINIHOOK_METADATA_ATTRIBUTES"]; set {
+		t.Errorf("by default GEMINIHOOK_METADATA_ATTRIBUTES = %q, want it unset", got)
 	}
 }
 

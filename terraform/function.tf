@@ -108,13 +108,19 @@ resource "google_artifact_registry_repository" "functions" {
 
 locals {
   # Every environment variable the function reads (geminihook.Variables()),
-  # no more and no fewer: a Go test in this directory keeps them equal.
-  environment = {
+  # no more and no fewer: a Go test keeps them equal. environment_always is
+  # set as it is; environment_optional only where set is true, since an
+  # unset variable takes the function's default, "" (off).
+  environment = merge(
+    local.environment_always,
+    { for name, v in local.environment_optional : name => v.value if v.set },
+  )
+
+  environment_always = {
     GOOGLE_CLOUD_PROJECT          = var.project_id
     GEMINIHOOK_SECRET             = var.hmac_enabled ? google_secret_manager_secret.signing[0].id : "off"
     GEMINIHOOK_SECRET_REFRESH     = "${var.secret_refresh_seconds}s"
     GEMINIHOOK_JWKS_URL           = var.jwks_url
-    GEMINIHOOK_JWT_AUDIENCE       = var.jwt_audience
     GEMINIHOOK_TOLERANCE          = "${var.tolerance_seconds}s"
     GEMINIHOOK_TOPIC              = google_pubsub_topic.events.name
     GEMINIHOOK_TOPIC_BATCH        = var.per_kind_topics ? google_pubsub_topic.kind["batch"].name : google_pubsub_topic.events.name
@@ -128,6 +134,29 @@ locals {
     GEMINIHOOK_REQUEST_TIMEOUT    = "${var.request_timeout_seconds}s"
     GEMINIHOOK_MAX_BODY_BYTES     = tostring(var.max_body_bytes)
     GEMINIHOOK_LOG_LEVEL          = var.log_level
+  }
+
+  environment_optional = {
+    # Unset: v1a and JWT deliveries are refused (per_request_webhooks).
+    GEMINIHOOK_ROUTE_TOKENS = {
+      set   = var.per_request_webhooks
+      value = var.per_request_webhooks ? google_secret_manager_secret.route_tokens[0].id : ""
+    }
+    # Unset: JWT deliveries are refused.
+    GEMINIHOOK_JWT_AUDIENCE = {
+      set   = var.jwt_audience != ""
+      value = var.jwt_audience
+    }
+    # Unset: iss is not checked.
+    GEMINIHOOK_JWT_ISSUER = {
+      set   = var.jwt_issuer != ""
+      value = var.jwt_issuer
+    }
+    # Unset: no user_metadata is lifted into attributes.
+    GEMINIHOOK_METADATA_ATTRIBUTES = {
+      set   = length(var.metadata_attributes) > 0
+      value = join(",", var.metadata_attributes)
+    }
   }
 }
 
@@ -177,6 +206,14 @@ resource "google_cloudfunctions2_function" "webhook" {
       error_message = "function_timeout_seconds must exceed request_timeout_seconds, so that the function answers 503 itself before Cloud Run cuts the request."
     }
     precondition {
+      condition     = var.hmac_enabled || var.per_request_webhooks
+      error_message = "hmac_enabled and per_request_webhooks are both false: no delivery could ever verify."
+    }
+    precondition {
+      condition     = !var.per_request_webhooks || var.jwks_url != "off"
+      error_message = "per_request_webhooks needs jwks_url: v1a and JWT deliveries are verified with the keys it serves."
+    }
+    precondition {
       condition     = var.max_instance_request_concurrency == 1 || tonumber(var.function_cpu) >= 1
       error_message = "A max_instance_request_concurrency above 1 needs function_cpu of at least 1."
     }
@@ -188,6 +225,8 @@ resource "google_cloudfunctions2_function" "webhook" {
     google_project_service.required,
     google_secret_manager_secret_iam_member.function_accessor,
     google_secret_manager_secret_iam_member.function_viewer,
+    google_secret_manager_secret_iam_member.function_route_tokens_accessor,
+    google_secret_manager_secret_iam_member.function_route_tokens_viewer,
     google_project_iam_member.function_datastore_user,
     google_pubsub_topic_iam_member.function_publisher,
     google_firestore_database.ledger,
@@ -198,9 +237,10 @@ resource "google_cloudfunctions2_function" "webhook" {
 }
 
 # Anyone may call the function: Gemini sends no Google identity token. Every
-# request is verified (Standard Webhooks signature or Google-signed JWT)
-# before any Firestore or Pub/Sub I/O, so an unsigned call costs one
-# rejected request and nothing else.
+# request is verified (Standard Webhooks v1 signature with our secret, or a
+# Google v1a/JWT signature at /r/<route token>) before any Firestore or
+# Pub/Sub I/O, so an unsigned call costs one rejected request and nothing
+# else.
 resource "google_cloud_run_v2_service_iam_member" "public_invoker" {
   project  = var.project_id
   location = var.region

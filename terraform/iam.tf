@@ -6,7 +6,7 @@ resource "google_service_account" "function" {
   project      = var.project_id
   account_id   = "${var.name}-fn"
   display_name = "${var.name} function runtime"
-  description  = "Runs the ${var.name} webhook receiver: reads its signing secret, writes its Firestore ledger, publishes to its topics."
+  description  = "Runs the ${var.name} webhook receiver: reads its secrets, writes its Firestore ledger, publishes to its topics."
 
   depends_on = [google_project_service.required]
 }
@@ -20,11 +20,11 @@ resource "google_service_account" "build" {
   depends_on = [google_project_service.required]
 }
 
-# ------------------------------------------------------ function: secret ---
+# ----------------------------------------------------- function: secrets ---
 
 # accessor reads a version's payload; viewer lists the versions, because the
 # function accepts every ENABLED version (rotation overlap) rather than
-# "latest" only. Both on this one secret.
+# "latest" only. Both on each secret, and on nothing else.
 resource "google_secret_manager_secret_iam_member" "function_accessor" {
   count = var.hmac_enabled ? 1 : 0
 
@@ -39,6 +39,24 @@ resource "google_secret_manager_secret_iam_member" "function_viewer" {
 
   project   = var.project_id
   secret_id = google_secret_manager_secret.signing[0].secret_id
+  role      = "roles/secretmanager.viewer"
+  member    = local.function_member
+}
+
+resource "google_secret_manager_secret_iam_member" "function_route_tokens_accessor" {
+  count = var.per_request_webhooks ? 1 : 0
+
+  project   = var.project_id
+  secret_id = google_secret_manager_secret.route_tokens[0].secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = local.function_member
+}
+
+resource "google_secret_manager_secret_iam_member" "function_route_tokens_viewer" {
+  count = var.per_request_webhooks ? 1 : 0
+
+  project   = var.project_id
+  secret_id = google_secret_manager_secret.route_tokens[0].secret_id
   role      = "roles/secretmanager.viewer"
   member    = local.function_member
 }

@@ -6,7 +6,7 @@
 #   function.tf    source archive, build repository, the function, public invoke
 #   pubsub.tf      event topics, quarantine, dead letters, example subscriptions
 #   firestore.tf   ledger database and its TTL policy
-#   secret.tf      the (empty) signing secret
+#   secret.tf      the (empty) signing secret and route tokens secret
 #   iam.tf         service accounts and their grants
 #   monitoring.tf  log-based metrics, alert policies, dashboard
 

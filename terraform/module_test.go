@@ -3,6 +3,7 @@ package terraform_test
 import (
 	"bytes"
 	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/tryfunc"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/hcl/v2/hclwrite"
@@ -436,6 +438,13 @@ func (m *module) evalContext(overrides map[string]cty.Value, extra map[string]ct
 			"toset":      toSetFunc,
 			"floor":      stdlib.FloorFunc,
 			"jsonencode": stdlib.JSONEncodeFunc,
+			"merge":      stdlib.MergeFunc,
+			"flatten":    stdlib.FlattenFunc,
+			"tonumber":   toNumberFunc,
+			"can":        tryfunc.CanFunc,
+			"regex":      stdlib.RegexFunc,
+			"length":     stdlib.LengthFunc,
+			"distinct":   stdlib.DistinctFunc,
 		},
 	}
 	for k, v := range extra {
@@ -489,10 +498,17 @@ func (m *module) evalWithLocals(expr hclsyntax.Expression, ctx *hcl.EvalContext)
 }
 
 // stubResources adds to ctx a made-up string for every resource attribute
-// that expr, or a local it uses, reads as type.name.attribute: enough to
-// render strings built from resource names.
+// that expr, or a local it uses, reads as type.name.attribute, or as
+// type.name[index].attribute of a count or for_each resource: enough to
+// render strings built from resource names. The string is name-attribute,
+// or name-index-attribute.
 func (m *module) stubResources(expr hclsyntax.Expression, ctx *hcl.EvalContext) {
-	stubs := map[string]map[string]map[string]cty.Value{}
+	type instances struct {
+		plain   map[string]cty.Value            // attribute -> value
+		byIndex map[string]map[string]cty.Value // index -> attribute -> value
+		numeric bool                            // indexed by number (count)
+	}
+	stubs := map[string]map[string]*instances{} // type -> name
 	seen := map[string]bool{}
 	var walk func(hclsyntax.Expression)
 	walk = func(e hclsyntax.Expression) {
@@ -509,25 +525,65 @@ func (m *module) stubResources(expr hclsyntax.Expression, ctx *hcl.EvalContext) 
 			if m.resourcesOfType(root) == 0 || len(tr) < 3 {
 				continue
 			}
-			name, ok1 := tr[1].(hcl.TraverseAttr)
-			attr, ok2 := tr[2].(hcl.TraverseAttr)
-			if !ok1 || !ok2 {
+			name, ok := tr[1].(hcl.TraverseAttr)
+			if !ok {
 				continue
 			}
 			if stubs[root] == nil {
-				stubs[root] = map[string]map[string]cty.Value{}
+				stubs[root] = map[string]*instances{}
 			}
-			if stubs[root][name.Name] == nil {
-				stubs[root][name.Name] = map[string]cty.Value{}
+			in := stubs[root][name.Name]
+			if in == nil {
+				in = &instances{plain: map[string]cty.Value{}, byIndex: map[string]map[string]cty.Value{}}
+				stubs[root][name.Name] = in
 			}
-			stubs[root][name.Name][attr.Name] = cty.StringVal(name.Name + "-" + attr.Name)
+			switch step := tr[2].(type) {
+			case hcl.TraverseAttr:
+				in.plain[step.Name] = cty.StringVal(name.Name + "-" + step.Name)
+			case hcl.TraverseIndex:
+				if len(tr) < 4 {
+					continue
+				}
+				attr, ok := tr[3].(hcl.TraverseAttr)
+				if !ok {
+					continue
+				}
+				key, err := convert.Convert(step.Key, cty.String)
+				if err != nil || key.IsNull() {
+					continue
+				}
+				in.numeric = step.Key.Type() == cty.Number
+				if in.byIndex[key.AsString()] == nil {
+					in.byIndex[key.AsString()] = map[string]cty.Value{}
+				}
+				in.byIndex[key.AsString()][attr.Name] = cty.StringVal(name.Name + "-" + key.AsString() + "-" + attr.Name)
+			}
 		}
 	}
 	walk(expr)
 	for typ, byName := range stubs {
 		objs := map[string]cty.Value{}
-		for name, attrs := range byName {
-			objs[name] = cty.ObjectVal(attrs)
+		for name, in := range byName {
+			switch {
+			case len(in.byIndex) == 0:
+				objs[name] = cty.ObjectVal(in.plain)
+			case in.numeric:
+				var elems []cty.Value
+				for i := 0; ; i++ {
+					attrs, ok := in.byIndex[fmt.Sprint(i)]
+					if !ok {
+						break
+					}
+					elems = append(elems, cty.ObjectVal(attrs))
+				}
+				objs[name] = cty.TupleVal(elems)
+			default:
+				keyed := map[string]cty.Value{}
+				for k, attrs := range in.byIndex {
+					keyed[k] = cty.ObjectVal(attrs)
+				}
+				objs[name] = cty.ObjectVal(keyed)
+			}
 		}
 		ctx.Variables[typ] = cty.ObjectVal(objs)
 	}
@@ -549,6 +605,15 @@ var toStringFunc = function.New(&function.Spec{
 	Type:   function.StaticReturnType(cty.String),
 	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
 		return convert.Convert(args[0], cty.String)
+	},
+})
+
+// toNumberFunc is Terraform's tonumber: a number, or a string holding one.
+var toNumberFunc = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "v", Type: cty.DynamicPseudoType}},
+	Type:   function.StaticReturnType(cty.Number),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		return convert.Convert(args[0], cty.Number)
 	},
 })
 
@@ -601,4 +666,85 @@ func goModVersion(t *testing.T) string {
 	}
 	t.Fatal("go.mod has no go directive")
 	return ""
+}
+
+// evalWith evaluates expr (and the locals it uses) with the variables'
+// defaults and overrides; resource attributes are stubs, data sources and
+// dynamic-block iterators come from extra.
+func evalWith(t *testing.T, m *module, expr hclsyntax.Expression, overrides map[string]cty.Value, extra map[string]cty.Value) cty.Value {
+	t.Helper()
+	ctx, err := m.evalContext(withProject(overrides), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.stubResources(expr, ctx)
+	for k, v := range extra {
+		ctx.Variables[k] = v
+	}
+	v, err := m.evalWithLocals(expr, ctx)
+	if err != nil {
+		t.Fatalf("%s: %v", expr.Range(), err)
+	}
+	return v
+}
+
+// dataStubs are the data source attributes the configuration reads.
+var dataStubs = map[string]cty.Value{
+	"data": cty.ObjectVal(map[string]cty.Value{
+		"google_project": cty.ObjectVal(map[string]cty.Value{
+			"this": cty.ObjectVal(map[string]cty.Value{"number": cty.StringVal("123456789012")}),
+		}),
+	}),
+}
+
+// validationAccepts reports whether every validation of variable name
+// holds for value.
+func validationAccepts(t *testing.T, m *module, name string, value cty.Value) bool {
+	t.Helper()
+	v := m.variables[name]
+	if v == nil {
+		t.Fatalf("no variable %s", name)
+	}
+	ok := true
+	for _, b := range v.Body.Blocks {
+		if b.Type != "validation" {
+			continue
+		}
+		got := evalWith(t, m, b.Body.Attributes["condition"].Expr, map[string]cty.Value{name: value}, nil)
+		ok = ok && got.True()
+	}
+	return ok
+}
+
+// failingPreconditions evaluates the preconditions of a resource and
+// returns the error messages of those that fail.
+func failingPreconditions(t *testing.T, m *module, addr string, overrides map[string]cty.Value) []string {
+	t.Helper()
+	lc := block(mustResource(t, m, addr), "lifecycle")
+	if lc == nil {
+		t.Fatalf("%s has no lifecycle block", addr)
+	}
+	var failing []string
+	for _, b := range lc.Blocks {
+		if b.Type != "precondition" {
+			continue
+		}
+		if !evalWith(t, m, b.Body.Attributes["condition"].Expr, overrides, nil).True() {
+			msg, _ := literalString(b.Body.Attributes["error_message"])
+			failing = append(failing, msg)
+		}
+	}
+	return failing
+}
+
+func mustInt(t *testing.T, v cty.Value) int64 {
+	t.Helper()
+	if v.Type() != cty.Number {
+		t.Fatalf("%#v is not a number", v)
+	}
+	n, acc := v.AsBigFloat().Int64()
+	if acc != big.Exact {
+		t.Fatalf("%v is not a whole number", v.AsBigFloat())
+	}
+	return n
 }

@@ -1,10 +1,15 @@
-# What the next steps need: the URL to register with Gemini, the secret to
-# fill, the topics and subscriptions to consume. `terraform output -raw
+# What the next steps need: the URLs to give Gemini, the secrets to fill,
+# the topics and subscriptions to consume. `terraform output -raw
 # next_steps` prints the commands.
 
 output "function_url" {
-  description = "HTTPS URL of the function: register it as the webhook uri with Gemini."
+  description = "HTTPS URL of the function: register it as the project-level webhook uri with Gemini (v1 signatures)."
   value       = google_cloudfunctions2_function.webhook.url
+}
+
+output "per_request_webhook_url" {
+  description = "URL template of per-request webhooks (a job's webhook_config.uris), with the route token elided: replace <ROUTE_TOKEN> with an enabled version of the route tokens secret. null when per_request_webhooks is false."
+  value       = var.per_request_webhooks ? local.per_request_url : null
 }
 
 output "function_name" {
@@ -39,6 +44,11 @@ output "signing_secret_id" {
   value       = var.hmac_enabled ? google_secret_manager_secret.signing[0].id : null
 }
 
+output "route_tokens_secret_id" {
+  description = "Full name of the Secret Manager secret whose enabled versions are the route tokens (null when per_request_webhooks is false). It has no version until you add one."
+  value       = var.per_request_webhooks ? google_secret_manager_secret.route_tokens[0].id : null
+}
+
 output "firestore_database" {
   description = "Firestore database of the dedup ledger."
   value       = local.firestore_database
@@ -55,6 +65,10 @@ output "dashboard_id" {
 }
 
 locals {
+  # The per-request URL, token elided: the token is a secret and never
+  # appears in Terraform's configuration, state or output.
+  per_request_url = "${google_cloudfunctions2_function.webhook.url}/r/<ROUTE_TOKEN>"
+
   # Pieces of next_steps (flush heredocs, chosen by plain conditionals).
   register_with_secret = <<-EOT
     #    The signing secret in the answer is shown once: it goes straight into
@@ -64,11 +78,32 @@ locals {
       -d '{"uri": "${google_cloudfunctions2_function.webhook.url}", "subscribed_events": ["batch.succeeded", "batch.failed", "batch.expired", "interaction.requires_action", "interaction.completed", "interaction.failed", "video.generated"]}' \
       | jq -j '.newSigningSecret // .new_signing_secret // error("no signing secret in the answer")' \
       | gcloud secrets versions add ${var.signing_secret_id} --project=${var.project_id} --data-file=-
+    #    List the project's webhooks (ids, state, truncated secrets):
+    curl -sS "https://generativelanguage.googleapis.com/v1beta/webhooks" -H "x-goog-api-key: $GEMINI_API_KEY"
   EOT
 
-  register_per_request = <<-EOT
-    #    hmac_enabled is false: send webhook_config.uris = ["${google_cloudfunctions2_function.webhook.url}"]
-    #    with each job instead (per-request webhooks, v1a/JWT signatures).
+  register_none = <<-EOT
+    #    hmac_enabled is false: no project-level webhook; per-request webhooks only (below).
+  EOT
+
+  route_token_steps = <<-EOT
+
+    # 1b. Per-request webhooks: make a route token (from the repository root) and store
+    #    it as a version of the route tokens secret; every enabled version is accepted.
+    go run ./cmd/geminihook keys --out geminihook-keys
+    gcloud secrets versions add ${var.route_tokens_secret_id} --project=${var.project_id} --data-file=geminihook-keys/route-token.txt
+    rm -r geminihook-keys
+    #    Give each job webhook_config.uris = ["${local.per_request_url}"],
+    #    <ROUTE_TOKEN> being the token; read it back with
+    gcloud secrets versions access latest --secret=${var.route_tokens_secret_id} --project=${var.project_id}
+    #    Rotate: add a new version, wait ${var.secret_refresh_seconds}s (secret_refresh_seconds), move the
+    #    jobs to the new URL, then disable the old version once its jobs are done
+    #    (README, "Security"). Cloud Run's request logs record the token: restrict who reads them.
+  EOT
+
+  no_route_token_steps = <<-EOT
+
+    #    Per-request webhooks (v1a/JWT) are off: set per_request_webhooks = true to accept them.
   EOT
 
   consume_example = <<-EOT
@@ -81,13 +116,10 @@ locals {
 }
 
 output "next_steps" {
-  description = "Commands to run after the first apply: register the webhook with Gemini and store its signing secret, then check a delivery."
+  description = "Commands to run after the first apply: register the webhook with Gemini and store its signing secret, make and store a route token for per-request webhooks, then check a delivery and consume the events."
   value       = <<-EOT
     # 1. Register the webhook with Gemini (needs GEMINI_API_KEY, curl and jq).
-    ${var.hmac_enabled ? local.register_with_secret : local.register_per_request}
-    #    List the project's webhooks (ids, state, truncated secrets):
-    curl -sS "https://generativelanguage.googleapis.com/v1beta/webhooks" -H "x-goog-api-key: $GEMINI_API_KEY"
-
+    ${var.hmac_enabled ? local.register_with_secret : local.register_none}${var.per_request_webhooks ? local.route_token_steps : local.no_route_token_steps}
     # 2. Check: a GET is answered 405, and every request leaves one access line.
     curl -s -o /dev/null -w '%%{http_code}\n' ${google_cloudfunctions2_function.webhook.url}
     gcloud logging read '${local.delivery_log_filter}' --project=${var.project_id} --limit=10 --freshness=1h

@@ -306,24 +306,33 @@ func TestFirestoreTTLPolicy(t *testing.T) {
 	}
 }
 
-func TestSecretIsEmptyAndReadableByTheFunction(t *testing.T) {
+func TestSecretsAreEmptyAndReadableByTheFunction(t *testing.T) {
 	m := mustLoad(t)
-	mustResource(t, m, "google_secret_manager_secret.signing")
-	for addr, role := range map[string]string{
-		"google_secret_manager_secret_iam_member.function_accessor": "roles/secretmanager.secretAccessor",
-		"google_secret_manager_secret_iam_member.function_viewer":   "roles/secretmanager.viewer",
+	for secret, grants := range map[string]map[string]string{
+		"signing": {
+			"google_secret_manager_secret_iam_member.function_accessor": "roles/secretmanager.secretAccessor",
+			"google_secret_manager_secret_iam_member.function_viewer":   "roles/secretmanager.viewer",
+		},
+		"route_tokens": {
+			"google_secret_manager_secret_iam_member.function_route_tokens_accessor": "roles/secretmanager.secretAccessor",
+			"google_secret_manager_secret_iam_member.function_route_tokens_viewer":   "roles/secretmanager.viewer",
+		},
 	} {
-		body := mustResource(t, m, addr)
-		if got, _ := literalString(body.Attributes["role"]); got != role {
-			t.Errorf("%s: role = %q, want %q", addr, got, role)
-		}
-		if !refersTo(body.Attributes["secret_id"].Expr, "google_secret_manager_secret", "signing") {
-			t.Errorf("%s is not on google_secret_manager_secret.signing", addr)
-		}
-		if !refersTo(body.Attributes["member"].Expr, "local", "function_member") {
-			t.Errorf("%s is not for the function's service account", addr)
+		mustResource(t, m, "google_secret_manager_secret."+secret)
+		for addr, role := range grants {
+			body := mustResource(t, m, addr)
+			if got, _ := literalString(body.Attributes["role"]); got != role {
+				t.Errorf("%s: role = %q, want %q", addr, got, role)
+			}
+			if !refersTo(body.Attributes["secret_id"].Expr, "google_secret_manager_secret", secret) {
+				t.Errorf("%s is not on google_secret_manager_secret.%s", addr, secret)
+			}
+			if !refersTo(body.Attributes["member"].Expr, "local", "function_member") {
+				t.Errorf("%s is not for the function's service account", addr)
+			}
 		}
 	}
+	// No version, no secret data: secretProblems (TestNoSecretValue).
 }
 
 func TestFunctionIsPublicOnlyThroughCloudRunInvoker(t *testing.T) {
@@ -410,15 +419,26 @@ func TestNextStepsRender(t *testing.T) {
 	}{
 		{"hmac", map[string]cty.Value{"hmac_enabled": cty.True}, []string{
 			"\ncurl -sS --fail-with-body -X POST \"https://generativelanguage.googleapis.com/v1beta/webhooks\"",
+			"| jq -j '.newSigningSecret // .new_signing_secret",
 			"| gcloud secrets versions add geminihook-signing-secret --project=example-project --data-file=-\n",
 			"\"uri\": \"https://example.invalid/geminihook\"",
 			"-w '%{http_code}\\n' https://example.invalid/geminihook\n",
 			"gcloud pubsub subscriptions pull gemini-job-events-example",
-		}, []string{"per-request webhooks"}},
-		{"no hmac, no example subscriptions", map[string]cty.Value{"hmac_enabled": cty.False, "create_example_subscriptions": cty.False}, []string{
-			"per-request webhooks",
+			"Per-request webhooks (v1a/JWT) are off",
+		}, []string{"/r/", "route-token", "geminihook-route-tokens"}},
+		{"hmac and per-request", map[string]cty.Value{"per_request_webhooks": cty.True}, []string{
+			"| gcloud secrets versions add geminihook-signing-secret --project=example-project --data-file=-\n",
+			"\ngo run ./cmd/geminihook keys --out geminihook-keys\n",
+			"\ngcloud secrets versions add geminihook-route-tokens --project=example-project --data-file=geminihook-keys/route-token.txt\n",
+			"webhook_config.uris = [\"https://example.invalid/geminihook/r/<ROUTE_TOKEN>\"]",
+			"\ngcloud secrets versions access latest --secret=geminihook-route-tokens --project=example-project\n",
+			"wait 300s",
+		}, []string{"are off"}},
+		{"per-request only, no example subscriptions", map[string]cty.Value{"hmac_enabled": cty.False, "per_request_webhooks": cty.True, "create_example_subscriptions": cty.False}, []string{
+			"no project-level webhook",
+			"--data-file=geminihook-keys/route-token.txt",
 			"gcloud pubsub subscriptions create my-consumer --topic=gemini-job-events",
-		}, []string{"gcloud secrets versions add", "-example"}},
+		}, []string{"geminihook-signing-secret", "-example", "newSigningSecret"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			overrides := map[string]cty.Value{"project_id": cty.StringVal("example-project")}

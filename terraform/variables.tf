@@ -119,7 +119,7 @@ variable "function_timeout_seconds" {
 # ----------------------------------------------------------- verification ---
 
 variable "hmac_enabled" {
-  description = "Create the Secret Manager secret for v1 (HMAC) signatures of project-level webhooks. false sets GEMINIHOOK_SECRET=off: only v1a/JWT deliveries (per-request webhooks) verify."
+  description = "Create the Secret Manager secret for v1 (HMAC) signatures of the project-level webhook, delivered at the function's URL. false sets GEMINIHOOK_SECRET=off: only per-request deliveries (per_request_webhooks) can verify."
   type        = bool
   default     = true
 }
@@ -136,7 +136,7 @@ variable "signing_secret_id" {
 }
 
 variable "secret_refresh_seconds" {
-  description = "How often the function reads the enabled secret versions again (GEMINIHOOK_SECRET_REFRESH); a disabled version stops verifying within this time. A new version is picked up at once when a delivery fails to verify."
+  description = "How often the function reads the enabled versions of its secrets again (GEMINIHOOK_SECRET_REFRESH); a disabled version stops verifying within this time, and a new route token is known everywhere after it. A new signing secret is picked up at once when a delivery fails to verify."
   type        = number
   default     = 300
 
@@ -146,8 +146,31 @@ variable "secret_refresh_seconds" {
   }
 }
 
+variable "secret_deletion_protection" {
+  description = "Set deletion_protection on the Secret Manager secrets (signing secret, route tokens): a destroy, or a change that would delete one, fails. Set false and apply before a terraform destroy."
+  type        = bool
+  default     = true
+}
+
+variable "per_request_webhooks" {
+  description = "Accept per-request webhooks (a job's webhook_config.uris, signed v1a Ed25519 or RS256 JWT with Google's keys) at <function url>/r/<ROUTE_TOKEN>: creates the secret route_tokens_secret_id (empty; every enabled version is a route token), lets the function read it and sets GEMINIHOOK_ROUTE_TOKENS. false: GEMINIHOOK_ROUTE_TOKENS is not set, so v1a and JWT deliveries are refused and only v1 (HMAC) verifies."
+  type        = bool
+  default     = false
+}
+
+variable "route_tokens_secret_id" {
+  description = "Id of the Secret Manager secret whose enabled versions are the route tokens (GEMINIHOOK_ROUTE_TOKENS), created empty when per_request_webhooks is true: add versions with gcloud (README, \"Security\")."
+  type        = string
+  default     = "geminihook-route-tokens"
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9_-]{1,255}$", var.route_tokens_secret_id))
+    error_message = "The route_tokens_secret_id may hold letters, digits, _ and - (at most 255)."
+  }
+}
+
 variable "jwks_url" {
-  description = "JWKS with Google's public keys for v1a and JWT deliveries (GEMINIHOOK_JWKS_URL); \"off\" disables both schemes."
+  description = "JWKS with Google's public keys for v1a and JWT deliveries (GEMINIHOOK_JWKS_URL), used only with per_request_webhooks; \"off\" disables both schemes."
   type        = string
   default     = "https://generativelanguage.googleapis.com/.well-known/jwks.json"
 
@@ -158,7 +181,13 @@ variable "jwks_url" {
 }
 
 variable "jwt_audience" {
-  description = "Expected aud claim of JWT deliveries (GEMINIHOOK_JWT_AUDIENCE); empty: not checked."
+  description = "Required aud claim of JWT deliveries (GEMINIHOOK_JWT_AUDIENCE, set only when not empty). Empty: JWT deliveries are refused; v1a deliveries still verify."
+  type        = string
+  default     = ""
+}
+
+variable "jwt_issuer" {
+  description = "Required iss claim of JWT deliveries (GEMINIHOOK_JWT_ISSUER, set only when not empty). Empty: iss is not checked."
   type        = string
   default     = ""
 }
@@ -191,6 +220,17 @@ variable "per_kind_topics" {
   description = "Also create <topic>-batch, <topic>-interaction and <topic>-video and route each job kind there (GEMINIHOOK_TOPIC_BATCH/_INTERACTION/_VIDEO). false: every kind goes to topic."
   type        = bool
   default     = false
+}
+
+variable "metadata_attributes" {
+  description = "user_metadata keys of a job whose string values the function lifts into message attributes meta_<key>, for subscription filters (GEMINIHOOK_METADATA_ATTRIBUTES, set only when not empty), e.g. [\"tenant\", \"job_group\"]. At most 8 keys of 1-64 characters A-Z a-z 0-9 _ -."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = length(var.metadata_attributes) <= 8 && length(distinct(var.metadata_attributes)) == length(var.metadata_attributes) && length([for k in var.metadata_attributes : k if !can(regex("^[A-Za-z0-9_-]{1,64}$", k))]) == 0
+    error_message = "The metadata_attributes are at most 8 distinct keys of 1-64 characters A-Z a-z 0-9 _ -."
+  }
 }
 
 variable "create_example_subscriptions" {
