@@ -1,6 +1,7 @@
 # Identities and grants. Two dedicated service accounts, no keys, no basic
 # roles, no project-wide admin role; every grant sits on the one resource it
-# is for, except the two that have no smaller level (see each).
+# is for, except those that have no smaller level: they are granted on the
+# project, held by an IAM condition where one can hold them (see each).
 
 resource "google_service_account" "function" {
   project      = var.project_id
@@ -64,21 +65,19 @@ resource "google_secret_manager_secret_iam_member" "function_route_tokens_viewer
 # --------------------------------------------------- function: firestore ---
 
 # Firestore has no IAM below the project: roles/datastore.user is granted at
-# project level, narrowed by an IAM condition to the ledger's database
-# (firestore_iam_condition). It reads and writes documents; it cannot change
-# databases, indexes or TTL policies.
+# project level, held by an IAM condition to the ledger's database, so that
+# no other database of the project (the (default) one, often another
+# application's) is readable or writable by the function. It reads and
+# writes documents; it cannot change databases, indexes or TTL policies.
 resource "google_project_iam_member" "function_datastore_user" {
   project = var.project_id
   role    = "roles/datastore.user"
   member  = local.function_member
 
-  dynamic "condition" {
-    for_each = var.firestore_iam_condition ? [local.firestore_database] : []
-    content {
-      title       = "${var.name}-ledger-database-only"
-      description = "Only the ${var.name} ledger database."
-      expression  = "resource.name == \"projects/${var.project_id}/databases/${condition.value}\""
-    }
+  condition {
+    title       = "${var.name}-ledger-database-only"
+    description = "Only the ${var.name} ledger database."
+    expression  = "resource.name == \"projects/${var.project_id}/databases/${local.firestore_database}\""
   }
 }
 
@@ -120,13 +119,38 @@ resource "google_project_iam_member" "build_log_writer" {
   member  = "serviceAccount:${google_service_account.build.email}"
 }
 
-# The build reads the source from the gcf-v2-sources-PROJECT_NUMBER-REGION
-# bucket, which Cloud Functions creates and owns (it copies our archive
-# there), so the read grant cannot be put on that bucket ahead of time.
+# The build reads the function's source: our archive in the source bucket,
+# and the copy Cloud Functions makes of it in the gcf-v2-sources-NUMBER-REGION
+# bucket, which it creates and owns (so no grant can sit on that bucket ahead
+# of time). So the grant is made on the project, but held by an IAM
+# condition to those two buckets and their objects: no other bucket of the
+# project is readable by the build.
+locals {
+  build_source_buckets = [
+    google_storage_bucket.source.name,
+    "gcf-v2-sources-${data.google_project.this.number}-${var.region}",
+  ]
+
+  # CEL: one of those buckets itself (listing) or an object in it. The
+  # trailing / keeps a bucket whose name merely starts the same way out.
+  build_source_condition = join(" || ", flatten([
+    for b in local.build_source_buckets : [
+      "resource.name == \"projects/_/buckets/${b}\"",
+      "resource.name.startsWith(\"projects/_/buckets/${b}/\")",
+    ]
+  ]))
+}
+
 resource "google_project_iam_member" "build_object_viewer" {
   project = var.project_id
   role    = "roles/storage.objectViewer"
   member  = "serviceAccount:${google_service_account.build.email}"
+
+  condition {
+    title       = "${var.name}-function-source-only"
+    description = "Only the ${var.name} function's source buckets and their objects."
+    expression  = local.build_source_condition
+  }
 }
 
 resource "google_artifact_registry_repository_iam_member" "build_writer" {

@@ -284,8 +284,9 @@ var (
 // *_iam_member grants only (no authoritative *_iam_binding or *_iam_policy
 // that would strip other principals), a literal role so that the rule
 // cannot be dodged through a variable, no basic role anywhere, no admin
-// role on a project, folder or organization, public members only as Cloud
-// Run invokers, and no service account keys.
+// role on a project, folder or organization, no storage role on one
+// without an IAM condition (it would reach every bucket), public members
+// only as Cloud Run invokers, and no service account keys.
 func iamProblems(m *module) []string {
 	var problems []string
 	for _, key := range sortedKeys(m.resources) {
@@ -308,6 +309,9 @@ func iamProblems(m *module) []string {
 			projectWide := strings.HasPrefix(typ, "google_project_") || strings.HasPrefix(typ, "google_folder_") || strings.HasPrefix(typ, "google_organization_")
 			if projectWide && strings.Contains(strings.ToLower(role), "admin") {
 				problems = append(problems, key+": admin role "+role+" on a whole project")
+			}
+			if projectWide && strings.HasPrefix(role, "roles/storage.") && block(body, "condition") == nil {
+				problems = append(problems, key+": storage role "+role+" on a whole project without an IAM condition (every bucket)")
 			}
 			if member, ok := literalString(body.Attributes["member"]); ok && publicMembers[member] {
 				if typ != "google_cloud_run_v2_service_iam_member" || role != "roles/run.invoker" {

@@ -148,6 +148,11 @@ func TestCheckersCatchMistakes(t *testing.T) {
   roles = ["roles/owner"]
 }
 `, iamProblems, `basic role "roles/owner" in the text`},
+		{"unconditioned project storage role", `resource "google_project_iam_member" "x" {
+  role   = "roles/storage.objectViewer"
+  member = "serviceAccount:b@example.iam.gserviceaccount.com"
+}
+`, iamProblems, "storage role roles/storage.objectViewer on a whole project without an IAM condition"},
 		{"service account key", `resource "google_service_account_key" "k" {
   service_account_id = "x"
 }

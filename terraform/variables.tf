@@ -264,18 +264,18 @@ variable "max_delivery_attempts" {
 # -------------------------------------------------------------- firestore ---
 
 variable "firestore_database" {
-  description = "Firestore (native mode) database of the dedup ledger (GEMINIHOOK_FIRESTORE_DATABASE)."
+  description = "Firestore (native mode) database of the dedup ledger (GEMINIHOOK_FIRESTORE_DATABASE). A database of its own: a project's (default) database often holds other applications' data. (default) is allowed for a ledger that already lives there; the function can reach the ledger database only, whichever it is."
   type        = string
-  default     = "(default)"
+  default     = "geminihook"
 
   validation {
     condition     = var.firestore_database == "(default)" || can(regex("^[a-z][a-z0-9-]{2,61}[a-z0-9]$", var.firestore_database))
-    error_message = "The firestore_database must be (default) or 4-63 lowercase letters, digits or hyphens."
+    error_message = "The firestore_database must be 4-63 lowercase letters, digits or hyphens, starting with a letter (or (default) for an existing ledger)."
   }
 }
 
 variable "create_firestore_database" {
-  description = "Create the Firestore database. Set false when it already exists (a project's (default) database often does); it must be in native mode."
+  description = "Create the Firestore database firestore_database. Set false when it already exists; it must be in native mode."
   type        = bool
   default     = true
 }
@@ -284,12 +284,6 @@ variable "firestore_location" {
   description = "Location of a created Firestore database (e.g. nam5, eur3, us-central1); empty: region. Ignored when create_firestore_database is false."
   type        = string
   default     = ""
-}
-
-variable "firestore_iam_condition" {
-  description = "Limit the function's roles/datastore.user grant (project level: Firestore has no per-database IAM) to the ledger database with an IAM condition."
-  type        = bool
-  default     = true
 }
 
 variable "ledger_collection" {

@@ -1,0 +1,133 @@
+package terraform_test
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/geminihook/geminihook"
+)
+
+// Grants held by IAM conditions: the build's storage role, the function's
+// Firestore role.
+
+// The Cloud Build service account reads the function's source buckets
+// (ours and the gcf-v2-sources one Cloud Functions owns) and nothing else:
+// a project-level storage role held by an IAM condition.
+func TestBuildReadsOnlyTheFunctionSource(t *testing.T) {
+	m := mustLoad(t)
+	body := mustResource(t, m, "google_project_iam_member.build_object_viewer")
+	if role, _ := literalString(body.Attributes["role"]); !strings.HasPrefix(role, "roles/storage.") {
+		t.Fatalf("build_object_viewer has role %q", role)
+	}
+	cond := block(body, "condition")
+	if cond == nil {
+		t.Fatal("the build's storage grant has no IAM condition: it reaches every bucket of the project")
+	}
+	cel := evalWith(t, m, cond.Attributes["expression"].Expr, nil, dataStubs).AsString()
+	allowed := celNameClauses(t, cel)
+
+	// The bucket the function's build_config reads from: ours.
+	src := block(block(block(mustResource(t, m, "google_cloudfunctions2_function.webhook"), "build_config"), "source"), "storage_source")
+	if !refersTo(src.Attributes["bucket"].Expr, "google_storage_bucket", "source") {
+		t.Fatal("the function's source is not in google_storage_bucket.source")
+	}
+	ours := "source-name" // the stub of google_storage_bucket.source.name
+	gcf := "gcf-v2-sources-123456789012-us-central1"
+	for name, want := range map[string]bool{
+		"projects/_/buckets/" + ours:                                         true,
+		"projects/_/buckets/" + ours + "/objects/geminihook-abc.zip":         true,
+		"projects/_/buckets/" + gcf:                                          true,
+		"projects/_/buckets/" + gcf + "/objects/geminihook/source.zip":       true,
+		"projects/_/buckets/other":                                           false,
+		"projects/_/buckets/other/objects/secret.txt":                        false,
+		"projects/_/buckets/" + ours + "-evil/objects/x":                     false,
+		"projects/_/buckets/" + gcf + "x/objects/x":                          false,
+		"projects/_/buckets/gcf-v2-sources-123456789012-europe-west1/x":      false,
+		"projects/_/buckets/example-project-tfstate/objects/default.tfstate": false,
+	} {
+		if got := allowed(name); got != want {
+			t.Errorf("condition %q on %s: %v, want %v", cel, name, got, want)
+		}
+	}
+	// And no other storage grant for the build.
+	for _, addr := range sortedKeys(m.resources) {
+		b := m.resources[addr].Body
+		if addr == "google_project_iam_member.build_object_viewer" || !strings.HasSuffix(strings.SplitN(addr, ".", 2)[0], "_iam_member") {
+			continue
+		}
+		role, _ := literalString(b.Attributes["role"])
+		if strings.HasPrefix(role, "roles/storage.") && b.Attributes["member"] != nil && refersTo(b.Attributes["member"].Expr, "google_service_account", "build") {
+			t.Errorf("%s grants the build %s as well", addr, role)
+		}
+	}
+}
+
+// celNameClauses reads a CEL expression made of clauses joined by ||, each
+// resource.name == "x" or resource.name.startsWith("x"), and returns the
+// predicate it is. Any other clause fails the test: it could not be
+// checked.
+func celNameClauses(t *testing.T, cel string) func(string) bool {
+	t.Helper()
+	eq := regexp.MustCompile(`^resource\.name == "([^"]+)"$`)
+	prefix := regexp.MustCompile(`^resource\.name\.startsWith\("([^"]+)"\)$`)
+	var preds []func(string) bool
+	for _, clause := range strings.Split(cel, " || ") {
+		clause = strings.TrimSpace(clause)
+		switch {
+		case eq.MatchString(clause):
+			want := eq.FindStringSubmatch(clause)[1]
+			preds = append(preds, func(s string) bool { return s == want })
+		case prefix.MatchString(clause):
+			p := prefix.FindStringSubmatch(clause)[1]
+			if !strings.HasSuffix(p, "/") {
+				t.Errorf("clause %q: a prefix without a trailing / also matches buckets whose name starts the same way", clause)
+			}
+			preds = append(preds, func(s string) bool { return strings.HasPrefix(s, p) })
+		default:
+			t.Fatalf("cannot read CEL clause %q of %q", clause, cel)
+		}
+	}
+	return func(s string) bool {
+		return slices.ContainsFunc(preds, func(p func(string) bool) bool { return p(s) })
+	}
+}
+
+// --------------------------------------------------------------- firestore ---
+
+// The ledger gets a database of its own by default, the function's
+// default, and the function's Firestore role reaches that database only.
+func TestLedgerDatabaseIsItsOwn(t *testing.T) {
+	m := mustLoad(t)
+	def, _ := literalString(m.variables["firestore_database"].Body.Attributes["default"])
+	if def != geminihook.DefaultDatabase || def == "(default)" {
+		t.Errorf("firestore_database default = %q, want geminihook.DefaultDatabase %q, not (default)", def, geminihook.DefaultDatabase)
+	}
+	if name := evalWith(t, m, mustResource(t, m, "google_firestore_database.ledger").Attributes["name"].Expr, nil, nil); name.AsString() != def {
+		t.Errorf("the created database is named %#v, want %q", name, def)
+	}
+	for _, name := range []string{"geminihook", "(default)", "other-ledger"} {
+		if !validationAccepts(t, m, "firestore_database", cty.StringVal(name)) {
+			t.Errorf("firestore_database %q is refused", name)
+		}
+	}
+	grant := mustResource(t, m, "google_project_iam_member.function_datastore_user")
+	cond := block(grant, "condition")
+	if cond == nil {
+		t.Fatal("roles/datastore.user has no IAM condition: it reaches every database of the project")
+	}
+	for _, create := range []cty.Value{cty.True, cty.False} {
+		overrides := map[string]cty.Value{"create_firestore_database": create}
+		got := evalWith(t, m, cond.Attributes["expression"].Expr, overrides, nil).AsString()
+		db := "geminihook"
+		if create.True() {
+			db = "ledger-0-name" // the stub of google_firestore_database.ledger[0].name
+		}
+		if want := `resource.name == "projects/example-project/databases/` + db + `"`; got != want {
+			t.Errorf("create_firestore_database = %v: condition %q, want %q", create.True(), got, want)
+		}
+	}
+}
