@@ -105,17 +105,6 @@ variable "max_instances" {
   }
 }
 
-variable "function_timeout_seconds" {
-  description = "Cloud Run request timeout. Must exceed request_timeout_seconds, the function's own deadline, so that the function answers 503 itself."
-  type        = number
-  default     = 60
-
-  validation {
-    condition     = var.function_timeout_seconds >= 1 && var.function_timeout_seconds <= 3600
-    error_message = "The function_timeout_seconds must be between 1 and 3600."
-  }
-}
-
 # ----------------------------------------------------------- verification ---
 
 variable "hmac_enabled" {
@@ -322,24 +311,24 @@ variable "retention_hours" {
 # ----------------------------------------------------------------- limits ---
 
 variable "request_timeout_seconds" {
-  description = "Deadline of one delivery's work; past it the answer is 503 (GEMINIHOOK_REQUEST_TIMEOUT). Gemini wants an answer within a few seconds."
+  description = "Deadline of one delivery's work; past it the answer is 503, or 408 while the body is still arriving (GEMINIHOOK_REQUEST_TIMEOUT). Cloud Run's own request timeout is set 2 seconds above it. Gemini wants an answer within a few seconds."
   type        = number
   default     = 8
 
   validation {
-    condition     = var.request_timeout_seconds >= 1 && var.request_timeout_seconds <= 60
-    error_message = "The request_timeout_seconds must be between 1 and 60."
+    condition     = var.request_timeout_seconds >= 1 && var.request_timeout_seconds <= 60 && floor(var.request_timeout_seconds) == var.request_timeout_seconds
+    error_message = "The request_timeout_seconds must be a whole number between 1 and 60."
   }
 }
 
 variable "max_body_bytes" {
-  description = "Largest accepted body; larger ones are answered 413 (GEMINIHOOK_MAX_BODY_BYTES)."
+  description = "Largest accepted body; larger ones are answered 413 (GEMINIHOOK_MAX_BODY_BYTES). At most 4194304 (4 MiB), the function's own bound (events.MaxBodyBytes)."
   type        = number
   default     = 1048576
 
   validation {
-    condition     = var.max_body_bytes >= 1024 && var.max_body_bytes <= 33554432 && floor(var.max_body_bytes) == var.max_body_bytes
-    error_message = "The max_body_bytes must be a whole number between 1024 and 33554432 (Cloud Run's request limit is 32 MiB)."
+    condition     = var.max_body_bytes >= 1024 && var.max_body_bytes <= 4194304 && floor(var.max_body_bytes) == var.max_body_bytes
+    error_message = "The max_body_bytes must be a whole number between 1024 and 4194304 (4 MiB, the function's own bound)."
   }
 }
 
