@@ -22,7 +22,7 @@ resource "google_logging_metric" "deliveries" {
     labels {
       key         = "result"
       value_type  = "STRING"
-      description = "published, duplicate, in_flight, quarantined, invalid_headers, bad_signature, stale_timestamp, too_large, method_not_allowed, keys_unavailable, backend_unavailable or misconfigured."
+      description = "published, duplicate, in_flight, quarantined (answered 2xx or 409); invalid_headers, bad_signature, stale_timestamp, bad_route_token, token_reused (rejected by verification); not_found, method_not_allowed, too_large, truncated_body, timeout (rejected, the client's doing); keys_unavailable, backend_unavailable, misconfigured (503)."
     }
     labels {
       key         = "status"
@@ -63,11 +63,20 @@ resource "google_logging_metric" "deliveries" {
   depends_on = [google_project_service.required]
 }
 
+# The results answered 401: a signature, timestamp, route token or JWT that
+# does not verify. invalid_headers (400, no webhook headers at all) is left
+# out: that is what internet scanners get, and it says nothing about our
+# secret or tokens.
+locals {
+  verification_failure_results = ["bad_signature", "stale_timestamp", "bad_route_token", "token_reused"]
+  verification_failure_filter  = "labels.result=(${join(" OR ", [for r in local.verification_failure_results : "\"${r}\""])})"
+}
+
 resource "google_logging_metric" "verification_failures" {
   project     = var.project_id
   name        = "${var.name}/verification_failures"
-  description = "Requests ${var.name} rejected before any I/O: missing or malformed webhook headers, no valid signature, timestamp outside the tolerance."
-  filter      = "${local.delivery_log_filter} AND labels.result=(\"invalid_headers\" OR \"bad_signature\" OR \"stale_timestamp\")"
+  description = "Requests ${var.name} answered 401 before any I/O: no valid signature, a timestamp outside the tolerance, a per-request delivery without a known route token, a JWT presented again."
+  filter      = "${local.delivery_log_filter} AND ${local.verification_failure_filter}"
 
   metric_descriptor {
     metric_kind  = "DELTA"
@@ -78,7 +87,7 @@ resource "google_logging_metric" "verification_failures" {
     labels {
       key         = "result"
       value_type  = "STRING"
-      description = "invalid_headers, bad_signature or stale_timestamp."
+      description = "bad_signature, stale_timestamp, bad_route_token or token_reused."
     }
   }
 
@@ -200,27 +209,60 @@ resource "google_monitoring_alert_policy" "error_rate" {
       may disable the webhook. 503 means a backend (Firestore, Pub/Sub, Secret
       Manager, the JWKS) failed or the deadline passed; the access line's
       `labels.result` says which (backend_unavailable, keys_unavailable,
-      misconfigured). ${local.logs_explorer_hint} AND httpRequest.status>=500
+      misconfigured). What clients cause is 4xx and never counts here
+      (timeout 408 for a body that does not arrive in time, truncated_body,
+      not_found, too_large); a 5xx without an access line comes from Cloud Run
+      itself. ${local.logs_explorer_hint} AND httpRequest.status>=500
     EOT
   }
 
   depends_on = [google_project_service.required]
 }
 
+# A share of the requests, not a count: internet scanners send a steady
+# trickle of forged or junk requests, which must not page anyone, while a
+# wrong or rotated secret, or a route token disabled too early, fails most
+# real deliveries. Both conditions must hold (AND): more than
+# verification_failure_ratio of the requests of 5 minutes failed with a
+# 401, and there were at least verification_failure_min_requests of them.
 resource "google_monitoring_alert_policy" "verification_failures" {
   project               = var.project_id
-  display_name          = "${var.name}: verification failure spike"
-  combiner              = "OR"
+  display_name          = "${var.name}: verification failures above ${format("%.0f", var.verification_failure_ratio * 100)}% of requests"
+  combiner              = "AND"
   severity              = "WARNING"
   notification_channels = var.notification_channels
 
   conditions {
-    display_name = "More than ${var.verification_failure_threshold} failed verifications in 5 minutes"
+    display_name = "More than ${format("%.0f", var.verification_failure_ratio * 100)}% of requests answered 401 over 5 minutes"
 
     condition_threshold {
-      filter          = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.verification_failures.name}\" AND resource.type=\"cloud_run_revision\""
-      comparison      = "COMPARISON_GT"
-      threshold_value = var.verification_failure_threshold
+      filter             = local.failures_metric
+      denominator_filter = local.deliveries_metric
+      comparison         = "COMPARISON_GT"
+      threshold_value    = var.verification_failure_ratio
+      duration           = "0s"
+
+      aggregations {
+        alignment_period     = "300s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+      }
+
+      denominator_aggregations {
+        alignment_period     = "300s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+      }
+    }
+  }
+
+  conditions {
+    display_name = "At least ${var.verification_failure_min_requests} requests in 5 minutes"
+
+    condition_threshold {
+      filter          = local.deliveries_metric
+      comparison      = "COMPARISON_GE"
+      threshold_value = var.verification_failure_min_requests
       duration        = "0s"
 
       aggregations {
@@ -238,11 +280,14 @@ resource "google_monitoring_alert_policy" "verification_failures" {
   documentation {
     mime_type = "text/markdown"
     content   = <<-EOT
-      Many requests to ${var.name} fail verification. Either someone is sending
-      forged or replayed requests (they cost no database I/O), or the signing
-      secret is wrong or was rotated without adding the new version
-      (bad_signature for scheme v1), or a clock is off (stale_timestamp).
-      ${local.logs_explorer_hint} AND labels.result=("invalid_headers" OR "bad_signature" OR "stale_timestamp")
+      Most requests to ${var.name} fail verification (401). bad_signature for
+      scheme v1: the signing secret is wrong, or was rotated at Gemini without
+      adding the new version. stale_timestamp: a clock is off, or deliveries
+      are replayed. bad_route_token: per-request deliveries at / or at a route
+      token that is not (or no longer) enabled, e.g. a token disabled before
+      the jobs using it finished. token_reused: a JWT presented again.
+      Forged requests cost no database I/O.
+      ${local.logs_explorer_hint} AND ${local.verification_failure_filter}
     EOT
   }
 }

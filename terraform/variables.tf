@@ -367,13 +367,24 @@ variable "error_rate_threshold" {
   }
 }
 
-variable "verification_failure_threshold" {
-  description = "Alert when more than this many deliveries fail verification (invalid headers, bad signature, stale timestamp) within 5 minutes."
+variable "verification_failure_ratio" {
+  description = "Alert when more than this share of the requests of 5 minutes fail verification with a 401 (bad_signature, stale_timestamp, bad_route_token, token_reused): 0.5 = 50 %. A share, not a count, so that internet scanners do not page anyone."
+  type        = number
+  default     = 0.5
+
+  validation {
+    condition     = var.verification_failure_ratio > 0 && var.verification_failure_ratio < 1
+    error_message = "The verification_failure_ratio is a share between 0 and 1 (both exclusive)."
+  }
+}
+
+variable "verification_failure_min_requests" {
+  description = "The verification failure alert needs at least this many requests in the 5 minutes, so that one stray request is not a 100 % failure rate."
   type        = number
   default     = 20
 
   validation {
-    condition     = var.verification_failure_threshold >= 0
-    error_message = "The verification_failure_threshold must not be negative."
+    condition     = var.verification_failure_min_requests >= 1 && floor(var.verification_failure_min_requests) == var.verification_failure_min_requests
+    error_message = "The verification_failure_min_requests must be a whole number, 1 or more."
   }
 }
