@@ -25,6 +25,7 @@ const (
 	DefaultRequestTimeout = 8 * time.Second
 	DefaultSecretRefresh  = 5 * time.Minute
 	DefaultMaxBodyBytes   = 1 << 20
+	DefaultTraceRatio     = 0.1
 
 	// Off disables an optional part: GEMINIHOOK_SECRET=off turns v1 HMAC
 	// off, GEMINIHOOK_JWKS_URL=off turns v1a and JWT off.
@@ -59,6 +60,7 @@ type Config struct {
 	RequestTimeout   time.Duration // GEMINIHOOK_REQUEST_TIMEOUT
 	MaxBodyBytes     int64         // GEMINIHOOK_MAX_BODY_BYTES
 	LogLevel         slog.Level    // GEMINIHOOK_LOG_LEVEL
+	TraceRatio       float64       // GEMINIHOOK_TRACE_SAMPLE_RATIO; 0 = tracing off
 	// Revision is the Cloud Run revision serving (K_REVISION, set by the
 	// platform, not a setting): Error Reporting's serviceContext.version.
 	Revision string
@@ -160,6 +162,20 @@ var variables = []variable{
 				return fmt.Errorf("at most %d, the largest body an event can carry", events.MaxBodyBytes)
 			}
 			c.MaxBodyBytes = n
+			return nil
+		}},
+	{Variable{"GEMINIHOOK_TRACE_SAMPLE_RATIO", "0.1", false,
+		"Share of new traces recorded and exported to Cloud Trace, 0 to 1; a delivery whose trace the caller sampled is recorded too. `0` or `off` turns tracing off.", "0.5"},
+		func(c *Config, v string) error {
+			if strings.EqualFold(v, Off) {
+				c.TraceRatio = 0
+				return nil
+			}
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f < 0 || f > 1 {
+				return errors.New("want a number from 0 to 1, or off")
+			}
+			c.TraceRatio = f
 			return nil
 		}},
 	{Variable{"GEMINIHOOK_LOG_LEVEL", "info", false,

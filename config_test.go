@@ -40,6 +40,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		Retention:       DefaultRetention,
 		RequestTimeout:  DefaultRequestTimeout,
 		MaxBodyBytes:    DefaultMaxBodyBytes,
+		TraceRatio:      DefaultTraceRatio,
 	}
 	if c != want {
 		t.Errorf("LoadConfig = %+v\nwant %+v", c, want)

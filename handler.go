@@ -13,11 +13,17 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/geminihook/geminihook/events"
 	"github.com/geminihook/geminihook/internal/cloudlog"
 	"github.com/geminihook/geminihook/internal/ledger"
 	"github.com/geminihook/geminihook/internal/publish"
 	"github.com/geminihook/geminihook/internal/route"
+	"github.com/geminihook/geminihook/internal/tracing"
 	"github.com/geminihook/geminihook/verify"
 )
 
@@ -72,6 +78,9 @@ type Deps struct {
 	MaxBodyBytes int64
 	// RequestTimeout bounds one delivery's work; 0 means DefaultRequestTimeout.
 	RequestTimeout time.Duration
+	// Tracer makes the delivery's server span and the client spans of its
+	// ledger and Pub/Sub calls; nil: no tracing.
+	Tracer trace.Tracer
 	// MetadataKeys are the user_metadata keys lifted into message
 	// attributes (events.Event.MessageWith); nil: none.
 	MetadataKeys []string
@@ -211,6 +220,9 @@ func NewHandler(d Deps) http.Handler {
 	if d.RequestTimeout <= 0 {
 		d.RequestTimeout = DefaultRequestTimeout
 	}
+	if d.Tracer == nil {
+		d.Tracer = noop.NewTracerProvider().Tracer("")
+	}
 	if d.BodyTimeout <= 0 || d.BodyTimeout > d.RequestTimeout {
 		d.BodyTimeout = d.RequestTimeout / 2
 	}
@@ -234,6 +246,9 @@ type delivery struct {
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	ctx := cloudlog.WithTrace(r.Context(), r.Header)
+	ctx, span := h.Tracer.Start(tracing.Extract(ctx, r.Header), "geminihook.delivery",
+		trace.WithSpanKind(trace.SpanKindServer))
+	defer span.End()
 	ctx, cancel := context.WithTimeout(ctx, h.RequestTimeout)
 	defer cancel()
 
@@ -242,6 +257,18 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	status, result := statusFor(err)
 	if d.result != "" && err == nil {
 		result = d.result
+	}
+	if span.IsRecording() {
+		span.SetAttributes(
+			attribute.String("http.request.method", r.Method),
+			attribute.String("url.path", redacted(r, d.path).URL.Path),
+			attribute.Int("http.response.status_code", status),
+			attribute.String("geminihook.result", result),
+			attribute.String("geminihook.scheme", string(d.msg.Scheme)),
+			attribute.String("geminihook.event_type", truncate(d.eventType, 256)))
+		if status >= 500 {
+			span.SetStatus(otelcodes.Error, result)
+		}
 	}
 
 	var size int
@@ -334,7 +361,9 @@ func (h *handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	if tok := d.msg.TokenID; tok != "" && h.tokens.reused(tok, d.msg.ID) {
 		return fmt.Errorf("%w (seen by this instance)", ledger.ErrTokenReused)
 	}
-	lease, err := h.Ledger.Claim(ctx, ledger.Delivery{WebhookID: d.msg.ID, EventType: d.eventType, Envelope: body, Token: d.msg.TokenID})
+	cctx, cspan := h.client(ctx, "firestore claim", systemFirestore)
+	lease, err := h.Ledger.Claim(cctx, ledger.Delivery{WebhookID: d.msg.ID, EventType: d.eventType, Envelope: body, Token: d.msg.TokenID})
+	endSpan(cspan, err)
 	if tok := d.msg.TokenID; tok != "" && (err == nil || errors.Is(err, ledger.ErrPublished) || errors.Is(err, ledger.ErrInFlight)) {
 		h.tokens.add(tok, d.msg.ID) // the ledger has bound it to this id
 	}
@@ -347,11 +376,15 @@ func (h *handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		return err
 	}
 	// The event is encoded once the claim is held: a duplicate costs no
-	// encoding.
+	// encoding. The publish span's context goes into the message, for the
+	// consumer to continue the trace.
+	pctx, pspan := h.client(ctx, "pubsub publish", systemPubSub)
 	if parseErr != nil {
-		d.messageID, err = h.Publisher.Quarantine(ctx, m)
+		tracing.Inject(pctx, m.Attributes)
+		d.messageID, err = h.Publisher.Quarantine(pctx, m)
 	} else if m, err = ev.MessageWith(h.MetadataKeys); err == nil {
-		d.messageID, err = h.Publisher.Publish(ctx, d.kind, m)
+		tracing.Inject(pctx, m.Attributes)
+		d.messageID, err = h.Publisher.Publish(pctx, d.kind, m)
 		if errors.Is(err, publish.ErrInvalidMessage) {
 			// Pub/Sub refuses the event and would refuse every retry of it:
 			// keep the delivery as received on the quarantine topic rather
@@ -359,9 +392,12 @@ func (h *handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 			cloudlog.ReportError(ctx, h.Logger, "Pub/Sub refused the event; the delivery goes to the quarantine topic", err,
 				"webhook_id", d.msg.ID)
 			d.result = ResultQuarantined
-			d.messageID, err = h.Publisher.Quarantine(ctx, events.QuarantineMessage(body, d.msg.ID, string(d.msg.Scheme), err, received))
+			qm := events.QuarantineMessage(body, d.msg.ID, string(d.msg.Scheme), err, received)
+			tracing.Inject(pctx, qm.Attributes)
+			d.messageID, err = h.Publisher.Quarantine(pctx, qm)
 		}
 	}
+	endSpan(pspan, err)
 	if err != nil {
 		// Give the delivery back so that Gemini's retry can publish it at
 		// once.
@@ -370,7 +406,10 @@ func (h *handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	}
 	// The event is out: whatever happens to the ledger now, the answer is
 	// 200, or Gemini would retry and the event would be published twice.
-	if err := h.Ledger.Complete(ctx, lease, d.messageID); err != nil {
+	cctx, cspan = h.client(ctx, "firestore complete", systemFirestore)
+	err = h.Ledger.Complete(cctx, lease, d.messageID)
+	endSpan(cspan, err)
+	if err != nil {
 		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer ccancel()
 		if err := h.Ledger.Complete(cctx, lease, d.messageID); err != nil {
@@ -379,6 +418,26 @@ func (h *handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		}
 	}
 	return nil
+}
+
+// client starts a client span for a backend call.
+func (h *handler) client(ctx context.Context, name string, system attribute.KeyValue) (context.Context, trace.Span) {
+	return h.Tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(system))
+}
+
+// The backends, as OpenTelemetry's semantic conventions name them.
+var (
+	systemFirestore = attribute.String("db.system", "firestore")
+	systemPubSub    = attribute.String("messaging.system", "gcp_pubsub")
+)
+
+// endSpan ends a client span, marking it failed for an error other than
+// the ledger's expected answers (duplicate, in flight).
+func endSpan(s trace.Span, err error) {
+	if err != nil && !errors.Is(err, ledger.ErrPublished) && !errors.Is(err, ledger.ErrInFlight) {
+		s.SetStatus(otelcodes.Error, err.Error())
+	}
+	s.End()
 }
 
 // readBody reads the whole body, at most MaxBodyBytes (a larger declared

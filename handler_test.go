@@ -137,7 +137,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 }
 
 // signV1 returns the webhook headers of a v1 delivery, signed with key.
-func signV1(t *testing.T, secret, id string, ts time.Time, body []byte) http.Header {
+func signV1(t testing.TB, secret, id string, ts time.Time, body []byte) http.Header {
 	t.Helper()
 	key, err := verify.ParseSecret(secret)
 	if err != nil {

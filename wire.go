@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"cloud.google.com/go/firestore"
 	"cloud.google.com/go/pubsub/v2"
 	secretmanager "cloud.google.com/go/secretmanager/apiv1"
@@ -19,6 +21,7 @@ import (
 	"github.com/geminihook/geminihook/internal/publish"
 	"github.com/geminihook/geminihook/internal/route"
 	"github.com/geminihook/geminihook/internal/secrets"
+	"github.com/geminihook/geminihook/internal/tracing"
 	"github.com/geminihook/geminihook/verify"
 )
 
@@ -56,6 +59,8 @@ type Parts struct {
 	Logger *slog.Logger
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
+	// TracerProvider traces deliveries; nil: no tracing.
+	TracerProvider trace.TracerProvider
 }
 
 // Service is the composed webhook receiver: an http.Handler plus what it
@@ -116,7 +121,22 @@ func NewFromEnv(ctx context.Context, getenv func(string) string, w io.Writer) (*
 		}
 		closers = append(closers, c.SecretManager.Close)
 	}
-	s, err := NewService(cfg, Parts{Clients: c, Logger: NewLogger(w, cfg)})
+	parts := Parts{Clients: c, Logger: NewLogger(w, cfg)}
+	if cfg.TraceRatio > 0 {
+		tp, err := tracing.NewProvider(ctx, tracing.Options{
+			ProjectID: cfg.ProjectID, Service: "geminihook", Version: cfg.Revision, SampleRatio: cfg.TraceRatio,
+		})
+		if err != nil {
+			return fail(fmt.Errorf("%w: GEMINIHOOK_TRACE_SAMPLE_RATIO=%v: %w", ErrConfig, cfg.TraceRatio, err))
+		}
+		closers = append(closers, func() error {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			return tp.Shutdown(sctx) // flushes the spans
+		})
+		parts.TracerProvider = tp
+	}
+	s, err := NewService(cfg, parts)
 	if err != nil {
 		return fail(err)
 	}
@@ -164,6 +184,7 @@ func NewService(cfg Config, p Parts) (*Service, error) {
 	}
 	deps := Deps{
 		Ledger: p.Ledger, Logger: logger, Now: p.Now,
+		Tracer:       tracer(p.TracerProvider),
 		MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout,
 		MetadataKeys: cfg.metadataKeys(),
 	}
@@ -212,6 +233,14 @@ func NewService(cfg Config, p Parts) (*Service, error) {
 	}
 	logSchemes(logger, cfg, deps)
 	return &Service{Handler: NewHandler(deps), Topics: pub.Topics(), closers: []func() error{func() error { pub.Close(); return nil }}}, nil
+}
+
+// tracer is the handler's tracer of tp, nil without one.
+func tracer(tp trace.TracerProvider) trace.Tracer {
+	if tp == nil {
+		return nil
+	}
+	return tp.Tracer("github.com/geminihook/geminihook")
 }
 
 // logSchemes writes the instance's first lines: which schemes are accepted

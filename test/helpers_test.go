@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"cloud.google.com/go/firestore"
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
@@ -98,6 +100,8 @@ type setup struct {
 	// noTopics skips creating the topics and the test's subscriptions
 	// (the first instance of the project made them).
 	noTopics bool
+	// tracerProvider traces the function's deliveries (Parts.TracerProvider).
+	tracerProvider trace.TracerProvider
 }
 
 // stack is one geminihook function served over HTTP on 127.0.0.1: real
@@ -241,6 +245,8 @@ func newStack(t *testing.T, su setup) *stack {
 	parts := geminihook.Parts{
 		Clients: geminihook.Clients{Firestore: fs, PubSub: ps, SecretManager: s.sm.Client()},
 		Logger:  geminihook.NewLogger(s.logs, cfg),
+
+		TracerProvider: su.tracerProvider,
 	}
 	if su.flaky {
 		// The seam through which publishing faults are injected: the real
