@@ -44,16 +44,23 @@ func readmeCommands(t *testing.T, heading string) []string {
 	return cmds
 }
 
+// installLine is the walkthrough's first line: it puts the binary on PATH,
+// so that the commands serve prints paste as they are and exit codes are
+// the program's (go run turns every failure into 1).
+const installLine = "go install ./cmd/geminihook"
+
 // argsOf turns a README command line into the binary's arguments. The
-// lines must be `go run ./cmd/geminihook ARGS` with plain words, so that
-// what the test runs is what a reader types; the test runs the binary built
-// from the same source instead of `go run`.
+// lines must be `geminihook ARGS` (the installed binary) or `go run
+// ./cmd/geminihook ARGS`, with plain words, so that what the test runs is
+// what a reader types; the test runs the binary built from the same source.
 func argsOf(t *testing.T, line string) []string {
 	t.Helper()
-	const prefix = "go run ./cmd/geminihook "
-	rest, ok := strings.CutPrefix(line, prefix)
+	rest, ok := strings.CutPrefix(line, "geminihook ")
+	if !ok {
+		rest, ok = strings.CutPrefix(line, "go run ./cmd/geminihook ")
+	}
 	if !ok || strings.ContainsAny(rest, `'"\$|&;<>*`+"`") {
-		t.Fatalf("README command %q: want %q followed by plain arguments", line, prefix)
+		t.Fatalf("README command %q: want geminihook followed by plain arguments", line)
 	}
 	return strings.Fields(rest)
 }
@@ -148,6 +155,10 @@ type walkthrough struct {
 func readWalkthrough(t *testing.T) walkthrough {
 	t.Helper()
 	cmds := readmeCommands(t, "## Try it: three terminals")
+	if len(cmds) == 0 || cmds[0] != installLine {
+		t.Fatalf("walkthrough starts with %q, want %q", cmds, installLine)
+	}
+	cmds = cmds[1:]
 	if len(cmds) < 3 {
 		t.Fatalf("walkthrough has %d commands, want serve, tail and at least one send: %q", len(cmds), cmds)
 	}
