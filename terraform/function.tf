@@ -133,6 +133,7 @@ locals {
     GEMINIHOOK_RETENTION          = "${var.retention_hours}h"
     GEMINIHOOK_REQUEST_TIMEOUT    = "${var.request_timeout_seconds}s"
     GEMINIHOOK_MAX_BODY_BYTES     = tostring(var.max_body_bytes)
+    GEMINIHOOK_TRACE_SAMPLE_RATIO = tostring(var.trace_sample_ratio)
     GEMINIHOOK_LOG_LEVEL          = var.log_level
   }
 
@@ -221,8 +222,8 @@ resource "google_cloudfunctions2_function" "webhook" {
     }
   }
 
-  # The function must be able to read its secret and write its ledger and
-  # topics from its first request on.
+  # The function must be able to read its secrets, write its ledger and
+  # topics, and export its traces from its first request on.
   depends_on = [
     google_project_service.required,
     google_secret_manager_secret_iam_member.function_accessor,
@@ -231,6 +232,7 @@ resource "google_cloudfunctions2_function" "webhook" {
     google_secret_manager_secret_iam_member.function_route_tokens_viewer,
     google_project_iam_member.function_datastore_user,
     google_pubsub_topic_iam_member.function_publisher,
+    google_project_iam_member.function_trace_agent,
     google_firestore_database.ledger,
     google_project_iam_member.build_log_writer,
     google_project_iam_member.build_object_viewer,

@@ -7,7 +7,7 @@ resource "google_service_account" "function" {
   project      = var.project_id
   account_id   = "${var.name}-fn"
   display_name = "${var.name} function runtime"
-  description  = "Runs the ${var.name} webhook receiver: reads its secrets, writes its Firestore ledger, publishes to its topics."
+  description  = "Runs the ${var.name} webhook receiver: reads its secrets, writes its Firestore ledger, publishes to its topics, exports its traces."
 
   depends_on = [google_project_service.required]
 }
@@ -89,6 +89,19 @@ resource "google_pubsub_topic_iam_member" "function_publisher" {
   project = var.project_id
   topic   = each.value
   role    = "roles/pubsub.publisher"
+  member  = local.function_member
+}
+
+# -------------------------------------------------------- function: trace ---
+
+# Spans go to Cloud Trace over OTLP (telemetry.googleapis.com), which needs
+# telemetry.traces.write: roles/cloudtrace.agent, which exists at project
+# level only and can write traces, nothing else. No grant without tracing.
+resource "google_project_iam_member" "function_trace_agent" {
+  count = var.trace_sample_ratio > 0 ? 1 : 0
+
+  project = var.project_id
+  role    = "roles/cloudtrace.agent"
   member  = local.function_member
 }
 

@@ -131,3 +131,50 @@ func TestLedgerDatabaseIsItsOwn(t *testing.T) {
 		}
 	}
 }
+
+// Tracing: the function may write spans (roles/cloudtrace.agent, over the
+// Telemetry API) exactly while trace_sample_ratio is above 0, and the
+// ratios Terraform accepts are those the function accepts.
+func TestTraceGrantFollowsTheRatio(t *testing.T) {
+	m := mustLoad(t)
+	grant := mustResource(t, m, "google_project_iam_member.function_trace_agent")
+	if role, _ := literalString(grant.Attributes["role"]); role != "roles/cloudtrace.agent" {
+		t.Errorf("role = %q, want roles/cloudtrace.agent", role)
+	}
+	if !refersTo(grant.Attributes["member"].Expr, "local", "function_member") {
+		t.Error("the trace grant is not for the function's service account")
+	}
+	for _, tt := range []struct {
+		ratio float64
+		count int64
+	}{{0, 0}, {0.1, 1}, {1, 1}} {
+		got := mustInt(t, evalWith(t, m, grant.Attributes["count"].Expr, map[string]cty.Value{"trace_sample_ratio": cty.NumberFloatVal(tt.ratio)}, nil))
+		if got != tt.count {
+			t.Errorf("trace_sample_ratio = %v: %d trace grants, want %d", tt.ratio, got, tt.count)
+		}
+		env := renderEnvironment(t, m, map[string]cty.Value{"trace_sample_ratio": cty.NumberFloatVal(tt.ratio)})
+		cfg, err := geminihook.LoadConfig(func(k string) string {
+			if k == "GOOGLE_CLOUD_PROJECT" {
+				return "example-project"
+			}
+			if k == "GEMINIHOOK_TRACE_SAMPLE_RATIO" {
+				return env[k]
+			}
+			return ""
+		})
+		if err != nil || cfg.TraceRatio != tt.ratio {
+			t.Errorf("trace_sample_ratio = %v: the function reads GEMINIHOOK_TRACE_SAMPLE_RATIO=%q as %v, %v", tt.ratio, env["GEMINIHOOK_TRACE_SAMPLE_RATIO"], cfg.TraceRatio, err)
+		}
+	}
+	for _, bad := range []float64{-0.1, 1.1} {
+		if validationAccepts(t, m, "trace_sample_ratio", cty.NumberFloatVal(bad)) {
+			t.Errorf("trace_sample_ratio %v is accepted; the function refuses it", bad)
+		}
+	}
+	apis := evalWith(t, m, mustResource(t, m, "google_project_service.required").Attributes["for_each"].Expr, nil, nil)
+	for _, api := range []string{"telemetry.googleapis.com", "cloudtrace.googleapis.com"} {
+		if !apis.HasElement(cty.StringVal(api)).True() {
+			t.Errorf("API %s is not enabled", api)
+		}
+	}
+}

@@ -345,6 +345,17 @@ variable "log_level" {
 
 # ------------------------------------------------------------- monitoring ---
 
+variable "trace_sample_ratio" {
+  description = "Share of new traces the function records and exports to Cloud Trace, 0 to 1 (GEMINIHOOK_TRACE_SAMPLE_RATIO); a delivery whose trace the caller sampled is recorded too. 0 turns tracing off, and the function's roles/cloudtrace.agent grant with it."
+  type        = number
+  default     = 0.1
+
+  validation {
+    condition     = var.trace_sample_ratio >= 0 && var.trace_sample_ratio <= 1
+    error_message = "The trace_sample_ratio is a share from 0 to 1."
+  }
+}
+
 variable "notification_channels" {
   description = "Monitoring notification channels for the alert policies, as full names projects/P/notificationChannels/ID. Empty: alerts open incidents without notifying."
   type        = list(string)
