@@ -27,9 +27,8 @@ const (
 	defaultEd25519KeyID = "geminihook-local-ed25519"
 )
 
-// secretBytes is the length of a generated whsec_ secret: what Gemini
-// uses (Standard Webhooks allows 24 to 64).
-const secretBytes = 32
+// maxRSABits is the largest RSA key keys makes.
+const maxRSABits = 4096
 
 // Names of the files `keys` writes.
 const (
@@ -67,33 +66,30 @@ const keysExamples = `  geminihook keys --out ./keys
   geminihook send --url http://127.0.0.1:8080/r/$(cat ./keys/route-token.txt) --scheme v1a --ed25519-seed ./keys/ed25519.seed --all
   geminihook send --url http://127.0.0.1:8080/r/$(cat ./keys/route-token.txt) --scheme jwt --rsa-key ./keys/rsa.pem --audience ` + localAudience + ` --type video.generated`
 
-func runKeys(ctx context.Context, args []string, e env) error {
-	fset := newFlagSet("keys", "[--out DIR] [--force]", keysAbout, keysExamples, e)
-	out := fset.String("out", "geminihook-keys", "directory to write the key files into (created, mode 0700)")
-	force := fset.Bool("force", false, "overwrite existing key files")
-	rsaBits := fset.Int("rsa-bits", 2048, "RSA modulus size in bits (2048 to 4096)")
-	kid := fset.String("kid", defaultRSAKeyID, "key id of the RSA key in jwks.json and in the JWT header (send --kid)")
-	if err := parseFlags(fset, args, e); err != nil {
-		return err
-	}
-	if *rsaBits < verify.MinRSABits || *rsaBits > 4096 {
-		return usageError("--rsa-bits %d: want %d to 4096", *rsaBits, verify.MinRSABits)
-	}
-	if *kid == "" {
-		return usageError("--kid must not be empty: a JWT names its key by kid")
-	}
+// keysOptions are the parsed flags of keys.
+type keysOptions struct {
+	out     string
+	force   bool
+	rsaBits int
+	kid     string
+}
 
-	k, err := newKeys(*rsaBits, *kid)
+func runKeys(ctx context.Context, args []string, e env) error {
+	o, err := parseKeys(args, e)
 	if err != nil {
 		return err
 	}
-	if err := k.write(*out, *force); err != nil {
+	k, err := newKeys(o.rsaBits, o.kid)
+	if err != nil {
 		return err
 	}
-	dir := *out
+	if err := k.write(o.out, o.force); err != nil {
+		return err
+	}
+	dir := o.out
 	kidFlag := ""
-	if *kid != defaultRSAKeyID {
-		kidFlag = " --kid " + shellQuote(*kid)
+	if o.kid != defaultRSAKeyID {
+		kidFlag = " --kid " + shellQuote(o.kid)
 	}
 	fmt.Fprintf(e.stdout, `Wrote the local test keys into %s:
   %-13s whsec_ secret for v1 (HMAC)
@@ -109,13 +105,35 @@ Send with each scheme (v1 at /, v1a and jwt at /r/<token>):
   geminihook send --secret-file %s --all
   geminihook send --url %s --scheme v1a --ed25519-seed %s --all
   geminihook send --url %s --scheme jwt --rsa-key %s%s --audience %s --all
-`, dir, fileSecret, fileEd25519, fileRSA, *kid, fileJWKS, fileRoute,
+`, dir, fileSecret, fileEd25519, fileRSA, o.kid, fileJWKS, fileRoute,
 		shellQuote(filepath.Join(dir, fileSecret)), shellQuote(filepath.Join(dir, fileJWKS)),
 		shellQuote(filepath.Join(dir, fileRoute)), localAudience,
 		shellQuote(filepath.Join(dir, fileSecret)),
-		shellQuote("http://127.0.0.1:8080/r/"+k.route), shellQuote(filepath.Join(dir, fileEd25519)),
-		shellQuote("http://127.0.0.1:8080/r/"+k.route), shellQuote(filepath.Join(dir, fileRSA)), kidFlag, localAudience)
+		shellQuote(defaultURL+"r/"+k.route), shellQuote(filepath.Join(dir, fileEd25519)),
+		shellQuote(defaultURL+"r/"+k.route), shellQuote(filepath.Join(dir, fileRSA)), kidFlag, localAudience)
 	return nil
+}
+
+// parseKeys parses and checks keys' command line.
+func parseKeys(args []string, e env) (keysOptions, error) {
+	fs := newFlagSet("keys", "[--out DIR] [--force]", keysAbout, keysExamples, e)
+	var o keysOptions
+	fs.StringVar(&o.out, "out", "geminihook-keys", "directory to write the key files into (created, mode 0700)")
+	fs.BoolVar(&o.force, "force", false, "overwrite existing key files")
+	fs.IntVar(&o.rsaBits, "rsa-bits", 2048, fmt.Sprintf("RSA modulus size in bits (%d to %d)", verify.MinRSABits, maxRSABits))
+	fs.StringVar(&o.kid, "kid", defaultRSAKeyID, "key id of the RSA key in jwks.json and in the JWT header (send --kid)")
+	if err := parseFlags(fs, args, e); err != nil {
+		return o, err
+	}
+	switch {
+	case o.out == "":
+		return o, badFlag("out", "must not be empty: want a directory, e.g. ./keys")
+	case o.rsaBits < verify.MinRSABits || o.rsaBits > maxRSABits:
+		return o, badFlag("rsa-bits", "%d: want %d to %d", o.rsaBits, verify.MinRSABits, maxRSABits)
+	case o.kid == "":
+		return o, badFlag("kid", "must not be empty: a JWT names its key by kid, e.g. %s", defaultRSAKeyID)
+	}
+	return o, nil
 }
 
 // keySet is the material `keys` makes.
@@ -136,13 +154,6 @@ func newKeys(rsaBits int, kid string) (*keySet, error) {
 		return nil, fmt.Errorf("generating the RSA key: %w", err)
 	}
 	return &keySet{secret: secret, route: route.NewToken(), seed: seed, rsa: key, kid: kid}, nil
-}
-
-// newSecret returns a fresh whsec_ secret.
-func newSecret() string {
-	b := make([]byte, secretBytes)
-	rand.Read(b) // never fails (crypto/rand)
-	return "whsec_" + base64.StdEncoding.EncodeToString(b)
 }
 
 // signer returns a verifytest.Signer holding all of k.
@@ -199,28 +210,15 @@ func (k *keySet) write(dir string, force bool) error {
 	return nil
 }
 
-// readSecretFile reads a whsec_ secret from path and checks it.
-func readSecretFile(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", usageError("reading the secret: %v (make one with geminihook keys)", err)
-	}
-	s := strings.TrimSpace(string(b))
-	if _, err := verify.ParseSecret(s); err != nil {
-		return "", usageError("%s: %v: want whsec_ followed by base64, as geminihook keys writes", path, err)
-	}
-	return s, nil
-}
-
 // readEd25519Seed reads a base64 Ed25519 seed file as `keys` writes it.
 func readEd25519Seed(path string) (ed25519.PrivateKey, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, usageError("reading the Ed25519 seed: %v (make one with geminihook keys)", err)
+		return nil, badFlag("ed25519-seed", "%s: reading the Ed25519 seed: %v (make one with geminihook keys)", path, err)
 	}
 	seed, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
 	if err != nil || len(seed) != ed25519.SeedSize {
-		return nil, usageError("%s: want the base64 of a %d-byte Ed25519 seed, as geminihook keys writes", path, ed25519.SeedSize)
+		return nil, badFlag("ed25519-seed", "%s: want the base64 of a %d-byte Ed25519 seed, as geminihook keys writes", path, ed25519.SeedSize)
 	}
 	return ed25519.NewKeyFromSeed(seed), nil
 }
@@ -229,30 +227,22 @@ func readEd25519Seed(path string) (ed25519.PrivateKey, error) {
 func readRSAKey(path string) (*rsa.PrivateKey, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, usageError("reading the RSA key: %v (make one with geminihook keys)", err)
+		return nil, badFlag("rsa-key", "%s: reading the RSA key: %v (make one with geminihook keys)", path, err)
 	}
 	blk, _ := pem.Decode(b)
 	if blk == nil {
-		return nil, usageError("%s: not PEM; want an RSA private key as geminihook keys writes", path)
+		return nil, badFlag("rsa-key", "%s: not PEM; want an RSA private key as geminihook keys writes", path)
 	}
 	if k, err := x509.ParsePKCS1PrivateKey(blk.Bytes); err == nil {
 		return k, nil
 	}
 	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
 	if err != nil {
-		return nil, usageError("%s: not a PKCS #8 or PKCS #1 private key", path)
+		return nil, badFlag("rsa-key", "%s: want a PKCS #8 or PKCS #1 RSA private key, as geminihook keys writes", path)
 	}
 	rk, ok := k.(*rsa.PrivateKey)
 	if !ok {
-		return nil, usageError("%s: a %T, want an RSA private key", path, k)
+		return nil, badFlag("rsa-key", "%s: holds another kind of key; want an RSA private key, as geminihook keys writes", path)
 	}
 	return rk, nil
-}
-
-// shellQuote quotes s for a POSIX shell when it needs it.
-func shellQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=,@+") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

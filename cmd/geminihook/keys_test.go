@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -94,18 +95,23 @@ func TestKeysSignVerify(t *testing.T) {
 	}
 	tests := []struct {
 		scheme string
-		o      sendOptions
+		args   []string // send's key flags
 	}{
-		{"v1", sendOptions{secretFile: filepath.Join(dir, fileSecret)}},
-		{"v1a", sendOptions{seedFile: filepath.Join(dir, fileEd25519)}},
-		{"jwt", sendOptions{rsaFile: filepath.Join(dir, fileRSA), kid: defaultRSAKeyID, audience: "aud-1"}},
+		{"v1", []string{"--secret-file", filepath.Join(dir, fileSecret)}},
+		{"v1a", []string{"--ed25519-seed", filepath.Join(dir, fileEd25519)}},
+		{"jwt", []string{"--rsa-key", filepath.Join(dir, fileRSA), "--kid", defaultRSAKeyID, "--audience", "aud-1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.scheme, func(t *testing.T) {
-			sg, scheme, err := tt.o.signer(map[string]bool{})
+			o, err := parseSend(tt.args, env{stdout: io.Discard, stderr: io.Discard})
+			if err != nil {
+				t.Fatalf("parseSend(%q) = %v", tt.args, err)
+			}
+			sg, err := o.signer()
 			if err != nil {
 				t.Fatalf("signer() = %v", err)
 			}
+			scheme := o.scheme
 			if scheme != tt.scheme {
 				t.Errorf("scheme chosen from the key flags = %q, want %q", scheme, tt.scheme)
 			}

@@ -6,16 +6,16 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	geminihook "github.com/geminihook/geminihook"
 	"github.com/geminihook/geminihook/events"
 	"github.com/geminihook/geminihook/internal/loadtest"
+	"github.com/geminihook/geminihook/internal/localnet"
+	"github.com/geminihook/geminihook/internal/subscription"
+	"github.com/geminihook/geminihook/verify/verifytest"
 )
 
 // Limits of load beyond those of the engine (loadtest.Max…).
@@ -58,6 +58,9 @@ one JSON object. A progress line goes to standard error every second.
 checks nothing, it reports throughput and latency and fails only when an
 authentic delivery never got a 2xx.
 
+` + secretsRule + ` Each secret adds one v1 token to
+webhook-signature.
+
 Loopback only: --url and the Pub/Sub address must be 127.0.0.0/8, ::1 or
 localhost; there is no flag to load anything else.
 
@@ -71,116 +74,39 @@ const loadExamples = `  geminihook serve --secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZI
   PUBSUB_EMULATOR_HOST=127.0.0.1:8681 geminihook load --secret whsec_… --project demo
   geminihook load --secret whsec_… --url http://127.0.0.1:9090/ --no-verify-delivery   # bare baseline`
 
+// loadOptions are the parsed flags of load.
 type loadOptions struct {
-	url            string
-	secret         string
-	secretFile     string
-	n              int
-	concurrency    int
-	duplicates     float64
-	forged         float64
-	rate           float64
-	maxAttempts    int
-	timeout        time.Duration
-	deadline       time.Duration
-	minBackoff     time.Duration
-	maxBackoff     time.Duration
-	pubsubAddr     string
-	project        string
-	topics         stringList
+	lo             loadtest.Options // the engine's options, all but the secrets
+	secrets        secretFlags
+	pubsub         pubsubFlags
 	settle         time.Duration
 	grace          time.Duration
 	noVerify       bool
 	json           bool
 	quiet          bool
-	progressPeriod time.Duration
 }
 
 func runLoad(ctx context.Context, args []string, e env) error {
-	fs := newFlagSet("load", "--secret whsec_… [--url URL] [--n N] [--concurrency C] [flags]", loadAbout, loadExamples, e)
-	var o loadOptions
-	fs.StringVar(&o.url, "url", "http://127.0.0.1:8080/", "receiver to load (loopback only)")
-	fs.StringVar(&o.secret, "secret", "", "`whsec_…` secret the receiver verifies v1 with (serve prints it)")
-	fs.StringVar(&o.secretFile, "secret-file", "", "read the secret from this file (keys writes secret.txt)")
-	fs.IntVar(&o.n, "n", loadtest.DefaultN, fmt.Sprintf("deliveries to send, duplicates and forgeries included (at most %d)", loadtest.MaxN))
-	fs.IntVar(&o.concurrency, "concurrency", loadtest.DefaultConcurrency, fmt.Sprintf("HTTP attempts in flight at once (at most %d)", loadtest.MaxConcurrency))
-	fs.Float64Var(&o.duplicates, "duplicates", 0.2, "share of --n re-sent concurrently with an authentic delivery's webhook-id (0 to 0.9)")
-	fs.Float64Var(&o.forged, "forged", 0.05, "share of --n forged or stale (0 to 0.5)")
-	fs.Float64Var(&o.rate, "rate", 0, "deliveries started per second (0: as fast as --concurrency allows)")
-	fs.IntVar(&o.maxAttempts, "max-attempts", loadtest.DefaultMaxAttempts, fmt.Sprintf("attempts per send before giving up (at most %d)", loadtest.MaxAttemptsLimit))
-	fs.DurationVar(&o.timeout, "timeout", loadtest.DefaultAttemptTimeout, fmt.Sprintf("bound on each HTTP attempt (at most %v)", loadtest.MaxAttemptTimeout))
-	fs.DurationVar(&o.deadline, "deadline", loadtest.DefaultDeadline, fmt.Sprintf("no retry of a send starts later than this after its first attempt (at most %v)", loadtest.MaxDeadline))
-	fs.DurationVar(&o.minBackoff, "min-backoff", loadtest.DefaultMinBackoff, "wait before the first retry, doubled per retry")
-	fs.DurationVar(&o.maxBackoff, "max-backoff", loadtest.DefaultMaxBackoff, fmt.Sprintf("longest wait between retries, Retry-After included (at most %v)", loadtest.MaxBackoffLimit))
-	fs.StringVar(&o.pubsubAddr, "pubsub-addr", "", "Pub/Sub server host:port to subscribe on (default $PUBSUB_EMULATOR_HOST, else "+defaultPubSubAddr+")")
-	fs.StringVar(&o.project, "project", defaultProject, "project of the topics (serve --project)")
-	fs.Var(&o.topics, "topic", "`TOPIC` id or full name to watch, repeatable (default "+geminihook.DefaultTopic+" and its -quarantine topic)")
-	fs.DurationVar(&o.settle, "settle", 30*time.Second, fmt.Sprintf("after the last send, wait at most this long for the events (at most %v)", maxSettle))
-	fs.DurationVar(&o.grace, "grace", time.Second, fmt.Sprintf("once every event arrived, stop reading after this long without a new message (second copies can trail) (at most %v)", maxGrace))
-	fs.BoolVar(&o.noVerify, "no-verify-delivery", false, "do not subscribe: report throughput and latency only (for a baseline receiver)")
-	fs.BoolVar(&o.json, "json", false, "print the report as one JSON object")
-	fs.BoolVar(&o.quiet, "quiet", false, "no progress lines on standard error")
-	fs.DurationVar(&o.progressPeriod, "progress", time.Second, "period of the progress lines")
-	if err := parseFlags(fs, args, e); err != nil {
+	o, err := parseLoad(args, e)
+	if err != nil {
 		return err
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-
-	switch {
-	case o.secret != "" && o.secretFile != "":
-		return usageError("--secret and --secret-file both given: pick one")
-	case o.secret == "" && o.secretFile == "":
-		return usageError("no signing key: pass --secret with the whsec_ secret that geminihook serve printed (or --secret-file)")
-	case o.settle <= 0 || o.settle > maxSettle:
-		return usageError("--settle %v: want more than 0 and at most %v", o.settle, maxSettle)
-	case o.grace < 0 || o.grace > maxGrace:
-		return usageError("--grace %v: want 0 to %v", o.grace, maxGrace)
-	case o.progressPeriod <= 0:
-		return usageError("--progress must be positive")
-	case o.project == "":
-		return usageError("--project must not be empty")
-	case o.noVerify && (set["pubsub-addr"] || set["topic"] || set["settle"] || set["grace"]):
-		return usageError("--no-verify-delivery reads no subscription: drop --pubsub-addr, --topic, --settle and --grace")
+	secrets, err := o.secrets.read()
+	if err != nil {
+		return err
 	}
-	for _, name := range []string{"n", "concurrency", "max-attempts"} {
-		if v := fs.Lookup(name).Value.String(); v == "0" {
-			return usageError("--%s 0: want at least 1", name)
-		}
-	}
-	for _, name := range []string{"timeout", "deadline", "min-backoff", "max-backoff"} {
-		if d, _ := time.ParseDuration(fs.Lookup(name).Value.String()); d <= 0 {
-			return usageError("--%s must be positive", name)
-		}
-	}
-	if o.secretFile != "" {
-		s, err := readSecretFile(o.secretFile)
-		if err != nil {
-			return err
-		}
-		o.secret = s
-	}
-	lo := loadtest.Options{
-		URL: o.url, Secret: o.secret, N: o.n, Concurrency: o.concurrency,
-		Duplicates: o.duplicates, Forged: o.forged, Rate: o.rate,
-		MaxAttempts: o.maxAttempts, AttemptTimeout: o.timeout, Deadline: o.deadline,
-		MinBackoff: o.minBackoff, MaxBackoff: o.maxBackoff,
-		Types: events.DocumentedTypes(), Body: sampleBody, ProgressEvery: o.progressPeriod,
-	}
+	lo := o.lo
+	lo.Secret, lo.Secrets = secrets[0], secrets[1:]
 	if !o.quiet {
 		lo.Progress = func(p loadtest.Progress) { fmt.Fprintf(e.stderr, "geminihook load: %s\n", p) }
 	}
-	// Check every option before touching the network.
-	if err := loadtest.Validate(lo); err != nil {
-		return usageError("%s", strings.TrimPrefix(strings.TrimPrefix(err.Error(), loadtest.ErrInvalidOptions.Error()+": "), "loadtest: "))
-	}
-	if err := loadtest.Probe(ctx, o.url); err != nil {
-		return fmt.Errorf("%w: nothing answers at %s: start 'geminihook serve' (or pass the receiver's address with --url)", errUnreachable, o.url)
+	if err := loadtest.Probe(ctx, lo.URL); err != nil {
+		return fmt.Errorf("%w: nothing answers at %s: start 'geminihook serve' (or pass the receiver's address with --url)", errUnreachable, lo.URL)
 	}
 
 	var col *loadtest.Collector
 	if !o.noVerify {
-		c, closeClient, err := o.subscribe(ctx, e)
+		c, closeClient, err := o.subscribe(ctx)
 		if err != nil {
 			return err
 		}
@@ -193,11 +119,11 @@ func runLoad(ctx context.Context, args []string, e env) error {
 		}()
 	}
 	if !o.quiet {
-		fmt.Fprintf(e.stderr, "geminihook load: sending %d deliveries to %s, %d at a time\n", o.n, o.url, o.concurrency)
+		fmt.Fprintf(e.stderr, "geminihook load: sending %d deliveries to %s, %d at a time\n", lo.N, lo.URL, lo.Concurrency)
 	}
 	res, err := loadtest.Run(ctx, lo)
 	if err != nil {
-		return usageError("%v", err)
+		return loadUsage(err)
 	}
 
 	var seen map[string]loadtest.Seen
@@ -234,37 +160,126 @@ func runLoad(ctx context.Context, args []string, e env) error {
 	return nil
 }
 
+// parseLoad parses and checks load's command line: every option is
+// checked before anything touches the network.
+func parseLoad(args []string, e env) (loadOptions, error) {
+	fs := newFlagSet("load", "--secret whsec_… [--url URL] [--n N] [--concurrency C] [flags]", loadAbout, loadExamples, e)
+	var o loadOptions
+	lo := &o.lo
+	fs.StringVar(&lo.URL, "url", defaultURL, "receiver to load (loopback only)")
+	o.secrets.register(fs, "that signs the deliveries (serve prints it)", "")
+	fs.IntVar(&lo.N, "n", loadtest.DefaultN, fmt.Sprintf("deliveries to send, duplicates and forgeries included (at most %d)", loadtest.MaxN))
+	fs.IntVar(&lo.Concurrency, "concurrency", loadtest.DefaultConcurrency, fmt.Sprintf("HTTP attempts in flight at once (at most %d)", loadtest.MaxConcurrency))
+	fs.Float64Var(&lo.Duplicates, "duplicates", 0.2, "share of --n re-sent concurrently with an authentic delivery's webhook-id (0 to 0.9)")
+	fs.Float64Var(&lo.Forged, "forged", 0.05, "share of --n forged or stale (0 to 0.5)")
+	fs.Float64Var(&lo.Rate, "rate", 0, "deliveries started per second (0: as fast as --concurrency allows)")
+	fs.IntVar(&lo.MaxAttempts, "max-attempts", loadtest.DefaultMaxAttempts, fmt.Sprintf("attempts per send before giving up (at most %d)", loadtest.MaxAttemptsLimit))
+	fs.DurationVar(&lo.AttemptTimeout, "timeout", loadtest.DefaultAttemptTimeout, fmt.Sprintf("bound on each HTTP attempt (at most %v)", loadtest.MaxAttemptTimeout))
+	fs.DurationVar(&lo.Deadline, "deadline", loadtest.DefaultDeadline, fmt.Sprintf("no retry of a send starts later than this after its first attempt (at most %v)", loadtest.MaxDeadline))
+	fs.DurationVar(&lo.MinBackoff, "min-backoff", loadtest.DefaultMinBackoff, "wait before the first retry, doubled per retry")
+	fs.DurationVar(&lo.MaxBackoff, "max-backoff", loadtest.DefaultMaxBackoff, fmt.Sprintf("longest wait between retries, Retry-After included (at most %v)", loadtest.MaxBackoffLimit))
+	o.pubsub.register(fs, "watch")
+	fs.DurationVar(&o.settle, "settle", 30*time.Second, fmt.Sprintf("after the last send, wait at most this long for the events (at most %v)", maxSettle))
+	fs.DurationVar(&o.grace, "grace", time.Second, fmt.Sprintf("once every event arrived, stop reading after this long without a new message (second copies can trail) (at most %v)", maxGrace))
+	fs.BoolVar(&o.noVerify, "no-verify-delivery", false, "do not subscribe: report throughput and latency only (for a baseline receiver)")
+	fs.BoolVar(&o.json, "json", false, "print the report as one JSON object")
+	fs.BoolVar(&o.quiet, "quiet", false, "no progress lines on standard error")
+	fs.DurationVar(&lo.ProgressEvery, "progress", loadtest.DefaultProgressEvery, "period of the progress lines")
+	if err := parseFlags(fs, args, e); err != nil {
+		return o, err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	lo.Types, lo.Body = events.DocumentedTypes(), sampleBody
+
+	switch {
+	case !o.secrets.given():
+		return o, badUsage("no signing key: pass --secret with the whsec_ secret that geminihook serve printed (or --secret-file)")
+	case o.settle <= 0 || o.settle > maxSettle:
+		return o, badFlag("settle", "%v: want more than 0 and at most %v", o.settle, maxSettle)
+	case o.grace < 0 || o.grace > maxGrace:
+		return o, badFlag("grace", "%v: want 0 to %v", o.grace, maxGrace)
+	case lo.ProgressEvery <= 0:
+		return o, badFlag("progress", "must be positive: want a duration such as 1s, not %v", lo.ProgressEvery)
+	case o.noVerify && (set["pubsub-addr"] || set["topic"] || set["settle"] || set["grace"]):
+		return o, badFlag("no-verify-delivery", "reads no subscription: drop --pubsub-addr, --topic, --settle and --grace")
+	}
+	if err := o.secrets.check(); err != nil {
+		return o, err
+	}
+	// Zero is the engine's "default"; on the command line it is a mistake.
+	for name, v := range map[string]struct{ n, max int }{
+		"n": {lo.N, loadtest.MaxN}, "concurrency": {lo.Concurrency, loadtest.MaxConcurrency}, "max-attempts": {lo.MaxAttempts, loadtest.MaxAttemptsLimit},
+	} {
+		if v.n < 1 {
+			return o, badFlag(name, "%d: want 1 to %d", v.n, v.max)
+		}
+	}
+	for name, d := range map[string]time.Duration{"timeout": lo.AttemptTimeout, "deadline": lo.Deadline, "min-backoff": lo.MinBackoff, "max-backoff": lo.MaxBackoff} {
+		if d <= 0 {
+			return o, badFlag(name, "must be positive: want a duration such as 5s, not %v", d)
+		}
+	}
+	// The secrets are checked above (--secret-file is read by runLoad): a
+	// stand-in lets the engine check every other option.
+	check := o.lo
+	check.Secret = verifytest.Secret
+	if err := loadtest.Validate(check); err != nil {
+		return o, loadUsage(err)
+	}
+	if o.noVerify {
+		return o, nil
+	}
+	if err := o.pubsub.resolve(e); err != nil {
+		return o, err
+	}
+	if host, _, _ := splitHostPort(o.pubsub.addr); !localnet.IsLoopbackHost(host) {
+		if o.pubsub.fromEnv {
+			return o, badUsage("PUBSUB_EMULATOR_HOST=%s is not on loopback: load only talks to local servers (or pass --no-verify-delivery)", o.pubsub.addr)
+		}
+		return o, badFlag("pubsub-addr", "%s: not on loopback: load only talks to local servers (127.0.0.0/8, ::1, localhost)", o.pubsub.addr)
+	}
+	return o, nil
+}
+
+// loadFlags are the flags of the engine's options, by Options field.
+var loadFlags = map[string]string{
+	"URL": "url", "Secret": "secret", "N": "n", "Concurrency": "concurrency", "Duplicates": "duplicates",
+	"Forged": "forged", "Rate": "rate", "MaxAttempts": "max-attempts", "AttemptTimeout": "timeout",
+	"Deadline": "deadline", "MinBackoff": "min-backoff", "MaxBackoff": "max-backoff", "ProgressEvery": "progress",
+}
+
+// loadUsage is the usage error of an option the engine refuses, naming
+// its flag.
+func loadUsage(err error) error {
+	oe, ok := errors.AsType[*loadtest.OptionError](err)
+	if !ok {
+		return badUsage("%v", err)
+	}
+	name, ok := loadFlags[oe.Field]
+	switch {
+	case !ok:
+		return badUsage("%v", err)
+	case oe.Value == "":
+		return badFlag(name, "is not valid: %s", oe.Want)
+	}
+	return badFlag(name, "%s: %s", oe.Value, oe.Want)
+}
+
 // subscribe attaches to the Pub/Sub server and subscribes to the topics;
 // closeClient closes the client after the Collector.
-func (o *loadOptions) subscribe(ctx context.Context, e env) (col *loadtest.Collector, closeClient func(), err error) {
-	addr := o.pubsubAddr
-	if addr == "" {
-		addr = e.getenv("PUBSUB_EMULATOR_HOST")
-	}
-	if addr == "" {
-		addr = defaultPubSubAddr
-	}
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, nil, usageError("Pub/Sub address %q: want host:port, e.g. %s", addr, defaultPubSubAddr)
-	}
-	if !loadtest.IsLoopbackHost(host) {
-		return nil, nil, usageError("Pub/Sub address %s is not on loopback: load only talks to local servers", addr)
-	}
+func (o *loadOptions) subscribe(ctx context.Context) (col *loadtest.Collector, closeClient func(), err error) {
+	addr := o.pubsub.addr
 	if err := probe(ctx, addr, "Pub/Sub", "start 'geminihook serve' (it serves Pub/Sub on "+defaultPubSubAddr+"), or pass --pubsub-addr or PUBSUB_EMULATOR_HOST; --no-verify-delivery skips Pub/Sub"); err != nil {
 		return nil, nil, err
 	}
-	client, closeClient, err := dialPubSub(ctx, addr, o.project)
+	client, closeClient, err := dialPubSub(ctx, addr, o.pubsub.project)
 	if err != nil {
 		return nil, nil, err
 	}
-	topics := []string(o.topics)
-	if len(topics) == 0 {
-		topics = []string{geminihook.DefaultTopic, geminihook.DefaultTopic + "-quarantine"}
-	}
-	col, err = loadtest.Subscribe(ctx, client, topics, loadtest.SubscribeOptions{})
+	col, err = loadtest.Subscribe(ctx, client, o.pubsub.topics, loadtest.SubscribeOptions{})
 	switch {
-	case errors.Is(err, loadtest.ErrTopicNotFound):
+	case errors.Is(err, subscription.ErrTopicNotFound):
 		closeClient()
 		return nil, nil, fmt.Errorf("%w; or pass the --project and --topic that serve uses", err)
 	case status.Code(err) == codes.Unavailable, status.Code(err) == codes.DeadlineExceeded:

@@ -28,7 +28,7 @@ func TestLoadUsage(t *testing.T) {
 		want string // in stderr
 	}{
 		{"no key", []string{"load"}, "no signing key"},
-		{"two keys", []string{"load", "--secret", loadSecret, "--secret-file", "s.txt"}, "pick one"},
+		{"secret file missing", []string{"load", "--secret", loadSecret, "--secret-file", "no-such-secret.txt"}, "--secret-file no-such-secret.txt"},
 		{"bad secret", []string{"load", "--secret", "whsec_***"}, "secret"},
 		{"n zero", []string{"load", "--secret", loadSecret, "--n", "0"}, "--n 0"},
 		{"n over limit", []string{"load", "--secret", loadSecret, "--n", "100001"}, "want 1 to 100000"},

@@ -49,6 +49,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Exit codes; see the package documentation.
@@ -59,10 +60,9 @@ const (
 	exitUnreachable = 3
 )
 
-// Errors that choose the exit code; run wraps them with the details.
+// Errors that choose the exit code; run wraps them with the details. A
+// wrong command line is a *usageErr (exit 2).
 var (
-	// errUsage: the command line is wrong (exit 2).
-	errUsage = errors.New("usage")
 	// errUnreachable: a server the command needs does not answer (exit 3).
 	errUnreachable = errors.New("server unreachable")
 	// errFailed: the command ran but its outcome is a failure that it has
@@ -70,10 +70,45 @@ var (
 	errFailed = errors.New("failed")
 )
 
-// usageError returns an error wrapping errUsage.
-func usageError(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{errUsage}, args...)...)
+// usageErr is a wrong command line (exit 2): the flag at fault and what is
+// wrong with it, in the form "--flag VALUE: want FORM" (or "--flag must
+// be ...").
+type usageErr struct {
+	flag string // the flag at fault, without dashes; "" when no single flag is
+	msg  string // what is wrong, after "--flag " when flag is set
 }
+
+func (e *usageErr) Error() string {
+	if e.flag == "" {
+		return e.msg
+	}
+	return "--" + e.flag + " " + e.msg
+}
+
+// badFlag returns the usage error of --flag; the message follows the
+// flag's name, e.g. badFlag("repeat", "%d: want 1 to %d", 0, maxRepeat).
+func badFlag(flag, format string, args ...any) error {
+	return &usageErr{flag: flag, msg: fmt.Sprintf(format, args...)}
+}
+
+// badUsage returns a usage error of no single flag: a combination of
+// flags, a stray argument.
+func badUsage(format string, args ...any) error {
+	return &usageErr{msg: fmt.Sprintf(format, args...)}
+}
+
+// errUsage matches every *usageErr with errors.Is.
+//
+// Deprecated: for code written before usageErr; use errors.As.
+var errUsage = errors.New("usage")
+
+func (e *usageErr) Is(target error) bool { return target == errUsage }
+
+// usageError is badUsage.
+//
+// Deprecated: for code written before usageErr; use badFlag, which names
+// the flag, or badUsage.
+func usageError(format string, args ...any) error { return badUsage(format, args...) }
 
 // env is what a command may touch of its process: passed in so that tests
 // run commands in-process.
@@ -82,6 +117,15 @@ type env struct {
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
+}
+
+// variable returns the environment variable name; "" when e has no
+// environment.
+func (e env) variable(name string) string {
+	if e.getenv == nil {
+		return ""
+	}
+	return e.getenv(name)
 }
 
 // command is one subcommand.
@@ -140,9 +184,10 @@ func exitCode(w io.Writer, name string, err error) int {
 	case errors.Is(err, errFailed):
 		return exitFailure
 	}
-	fmt.Fprintf(w, "geminihook %s: %s\n", name, strings.TrimPrefix(err.Error(), errUsage.Error()+": "))
+	fmt.Fprintf(w, "geminihook %s: %v\n", name, err)
+	var usage *usageErr
 	switch {
-	case errors.Is(err, errUsage):
+	case errors.As(err, &usage):
 		fmt.Fprintf(w, "Run 'geminihook %s --help' for its flags and examples.\n", name)
 		return exitUsage
 	case errors.Is(err, errUnreachable):
@@ -208,7 +253,8 @@ func newFlagSet(name, synopsis, about, examples string, e env) *flag.FlagSet {
 }
 
 // printFlags is flag.PrintDefaults with the --name spelling used
-// everywhere else in the help texts.
+// everywhere else in the help texts; numeric defaults are shown as
+// numbers, text ones quoted.
 func printFlags(w io.Writer, fs *flag.FlagSet) {
 	fs.VisitAll(func(f *flag.Flag) {
 		name, usage := flag.UnquoteUsage(f)
@@ -217,15 +263,40 @@ func printFlags(w io.Writer, fs *flag.FlagSet) {
 			line += " " + name
 		}
 		fmt.Fprintf(w, "%s\n    \t%s", line, strings.ReplaceAll(usage, "\n", "\n    \t"))
-		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" && f.DefValue != "0s" {
+		switch {
+		case f.DefValue == "" || f.DefValue == "0" || f.DefValue == "false" || f.DefValue == "0s":
+		case valueForm(f.Value) != "":
+			fmt.Fprintf(w, " (default %s)", f.DefValue)
+		default:
 			fmt.Fprintf(w, " (default %q)", f.DefValue)
 		}
 		fmt.Fprintln(w)
 	})
 }
 
+// valueForm is the form that a flag's value must have, for the flags
+// whose type is more than text: "" for a string flag.
+func valueForm(v flag.Value) string {
+	g, ok := v.(flag.Getter)
+	if !ok {
+		return ""
+	}
+	switch g.Get().(type) {
+	case time.Duration:
+		return "a duration such as 30s or 5m"
+	case int, int64, uint, uint64:
+		return "a whole number such as 10"
+	case float64:
+		return "a number such as 0.5"
+	case bool:
+		return "true or false"
+	}
+	return ""
+}
+
 // parseFlags parses args into fs. --help prints the usage on stdout and
-// returns flag.ErrHelp; a bad flag or a stray argument is a usage error.
+// returns flag.ErrHelp; a bad flag or a stray argument is a usage error
+// naming the flag and the form it wants.
 func parseFlags(fs *flag.FlagSet, args []string, e env) error {
 	for _, a := range args {
 		if a == "--" {
@@ -237,15 +308,79 @@ func parseFlags(fs *flag.FlagSet, args []string, e env) error {
 			return flag.ErrHelp
 		}
 	}
+	// Package flag reports a value it cannot parse as text ("invalid value
+	// ... parse error"); each value reports it here instead, typed.
+	var bad error
+	fs.VisitAll(func(f *flag.Flag) { f.Value = &checkedValue{Value: f.Value, name: f.Name, bad: &bad} })
 	fs.SetOutput(io.Discard) // the error is reported once, by exitCode
-	if err := fs.Parse(args); err != nil {
-		return usageError("%v", err)
-	}
+	err := fs.Parse(args)
 	fs.SetOutput(e.stderr)
-	if fs.NArg() > 0 {
-		return usageError("unexpected argument %q: every option is a --flag", fs.Arg(0))
+	fs.VisitAll(func(f *flag.Flag) { f.Value = f.Value.(*checkedValue).Value })
+	switch {
+	case bad != nil:
+		return bad
+	case err != nil:
+		return syntaxError(fs, args, err)
+	case fs.NArg() > 0:
+		return badUsage("unexpected argument %q: every option is a --flag", fs.Arg(0))
 	}
 	return nil
+}
+
+// checkedValue is a flag.Value that records, as a usage error naming its
+// flag and the form wanted, the first value it fails to parse.
+type checkedValue struct {
+	flag.Value
+	name string
+	bad  *error
+}
+
+func (v *checkedValue) Set(s string) error {
+	err := v.Value.Set(s)
+	if err != nil && *v.bad == nil {
+		if form := valueForm(v.Value); form != "" {
+			*v.bad = badFlag(v.name, "%q: want %s", s, form)
+		} else {
+			*v.bad = badFlag(v.name, "%q: %v", s, err)
+		}
+	}
+	return err
+}
+
+// IsBoolFlag keeps a boolean flag usable without a value.
+func (v *checkedValue) IsBoolFlag() bool {
+	b, ok := v.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
+}
+
+// syntaxError names the flag of a command line that package flag refused
+// for another reason than a value: a flag that does not exist, or one
+// whose value is missing. err is package flag's own account, the fallback.
+func syntaxError(fs *flag.FlagSet, args []string, err error) error {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" || len(a) < 2 || a[0] != '-' {
+			break // package flag stops at the first argument that is not a flag
+		}
+		name, _, hasValue := strings.Cut(strings.TrimPrefix(a[1:], "-"), "=")
+		if name == "" || name[0] == '-' || name[0] == '=' {
+			break // bad syntax: err says so
+		}
+		f := fs.Lookup(name)
+		switch {
+		case f == nil:
+			return badFlag(name, "is not a flag of %s", fs.Name())
+		case hasValue || (&checkedValue{Value: f.Value}).IsBoolFlag():
+		case i+1 == len(args):
+			if form := valueForm(f.Value); form != "" {
+				return badFlag(name, "needs a value: want %s", form)
+			}
+			return badFlag(name, "needs a value")
+		default:
+			i++ // the value
+		}
+	}
+	return badUsage("%v", err)
 }
 
 // stringList is a repeatable string flag.

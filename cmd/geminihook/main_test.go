@@ -72,7 +72,10 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{"no command", nil, "Usage:"},
 		{"unknown command", []string{"publish"}, `unknown command "publish"`},
-		{"unknown flag", []string{"send", "--bogus"}, "flag provided but not defined"},
+		{"unknown flag", []string{"send", "--bogus"}, "--bogus is not a flag of geminihook send"},
+		{"bad value", []string{"serve", "--tolerance", "soon"}, `--tolerance "soon": want a duration such as 30s or 5m`},
+		{"missing value", []string{"tail", "--count"}, "--count needs a value: want a whole number"},
+		{"serve bad addr", []string{"serve", "--addr", "nonsense"}, `--addr "nonsense": want host:port, e.g. 127.0.0.1:8080`},
 		{"stray argument", []string{"tail", "extra"}, `unexpected argument "extra"`},
 		{"send without key", []string{"send"}, "no signing key: pass --secret"},
 		{"send bad secret", []string{"send", "--secret", "whsec_"}, "--secret #1"},

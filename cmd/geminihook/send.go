@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -20,6 +17,7 @@ import (
 	"time"
 
 	"github.com/geminihook/geminihook/events"
+	"github.com/geminihook/geminihook/internal/localnet"
 	"github.com/geminihook/geminihook/verify"
 	"github.com/geminihook/geminihook/verify/verifytest"
 )
@@ -49,6 +47,9 @@ RS256 JWT (per-request webhooks). The receiver must know the public keys:
 make them with 'geminihook keys' and give serve its jwks.json. --scheme
 picks one when several keys are given.
 
+` + secretsRule + ` Each secret adds one v1 token to
+webhook-signature.
+
 Each delivery gets a fresh webhook-id (msg_<uuid>) unless --id is given.
 --repeat N sends the same delivery (same webhook-id, re-signed with the
 current timestamp, as Gemini's retries are) N times, --concurrency at a
@@ -77,9 +78,8 @@ type sendOptions struct {
 	all         bool
 	bodyFile    string
 	id          string
-	scheme      string
-	secrets     stringList
-	secretFile  string
+	scheme      string // the one asked for, else the one whose key is given
+	secrets     secretFlags
 	seedFile    string
 	rsaFile     string
 	kid         string
@@ -92,53 +92,11 @@ type sendOptions struct {
 }
 
 func runSend(ctx context.Context, args []string, e env) error {
-	about := fmt.Sprintf(sendAbout, strings.Join(events.DocumentedTypes(), ", "))
-	fs := newFlagSet("send", "[--type TYPE | --all | --body FILE] [key flags] [--url URL]", about, sendExamples, e)
-	var o sendOptions
-	fs.StringVar(&o.url, "url", "http://127.0.0.1:8080/", "receiver to POST to (serve's address)")
-	fs.StringVar(&o.typ, "type", events.TypeBatchSucceeded, "Gemini event type of the delivery; any string, undocumented ones are sent as a minimal envelope")
-	fs.BoolVar(&o.all, "all", false, "send one delivery of every documented type")
-	fs.StringVar(&o.bodyFile, "body", "", "send this file's bytes as the body (\"-\": standard input) instead of a built one")
-	fs.StringVar(&o.id, "id", "", "webhook-id to use (default: a fresh msg_<uuid> per delivery)")
-	fs.StringVar(&o.scheme, "scheme", "", "signature scheme: v1, v1a or jwt (default: the one whose key is given)")
-	fs.Var(&o.secrets, "secret", "`whsec_…` secret for v1 (repeatable: one v1 token per secret, as during a rotation)")
-	fs.StringVar(&o.secretFile, "secret-file", "", "read the v1 secret from this file (keys writes secret.txt)")
-	fs.StringVar(&o.seedFile, "ed25519-seed", "", "file with the base64 Ed25519 seed for v1a (keys writes ed25519.seed)")
-	fs.StringVar(&o.rsaFile, "rsa-key", "", "PEM RSA private key file for jwt (keys writes rsa.pem)")
-	fs.StringVar(&o.kid, "kid", defaultRSAKeyID, "JWT header kid: the RSA key's id in the receiver's JWKS")
-	fs.StringVar(&o.audience, "audience", "", "JWT aud claim (serve --audience); empty: none")
-	fs.IntVar(&o.repeat, "repeat", 1, "send each delivery this many times with the same webhook-id")
-	fs.IntVar(&o.concurrency, "concurrency", 1, "attempts in flight at once")
-	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "bound on each HTTP attempt")
-	fs.DurationVar(&o.skew, "skew", 0, "shift webhook-timestamp by this much, e.g. -6m to see the replay window refuse it")
-	fs.BoolVar(&o.quiet, "quiet", false, "print only the summary, not each attempt")
-	if err := parseFlags(fs, args, e); err != nil {
+	o, err := parseSend(args, e)
+	if err != nil {
 		return err
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-
-	target, err := url.Parse(o.url)
-	if err != nil || (target.Scheme != "http" && target.Scheme != "https") || target.Host == "" {
-		return usageError("--url %q: want an absolute http(s) URL such as http://127.0.0.1:8080/", o.url)
-	}
-	switch {
-	case o.all && set["type"]:
-		return usageError("--all sends every type: drop --type")
-	case o.bodyFile != "" && (o.all || set["type"]):
-		return usageError("--body sends your own body: drop --all and --type")
-	case o.id != "" && o.all:
-		return usageError("--id names one delivery and --all sends nine: use --id with --type or --body")
-	case o.repeat < 1 || o.repeat > maxRepeat:
-		return usageError("--repeat %d: want 1 to %d", o.repeat, maxRepeat)
-	case o.concurrency < 1 || o.concurrency > maxConcurrency:
-		return usageError("--concurrency %d: want 1 to %d", o.concurrency, maxConcurrency)
-	case o.timeout <= 0:
-		return usageError("--timeout must be positive")
-	case o.id != "" && len(o.id) > verify.MaxIDBytes:
-		return usageError("--id is over %d bytes: the receiver would answer 400", verify.MaxIDBytes)
-	}
-	signer, scheme, err := o.signer(set)
+	signer, err := o.signer()
 	if err != nil {
 		return err
 	}
@@ -146,11 +104,10 @@ func runSend(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-
 	s := &sender{
-		url:    target.String(),
+		url:    o.url,
 		signer: signer,
-		scheme: scheme,
+		scheme: o.scheme,
 		skew:   o.skew,
 		client: &http.Client{
 			Timeout:   o.timeout,
@@ -163,18 +120,71 @@ func runSend(ctx context.Context, args []string, e env) error {
 	return s.run(ctx, ds, o.repeat, o.concurrency)
 }
 
-// signer builds the verifytest.Signer for the chosen scheme from the key
-// flags, and checks that the scheme has its key.
-func (o *sendOptions) signer(set map[string]bool) (*verifytest.Signer, string, error) {
-	if o.secretFile != "" {
-		s, err := readSecretFile(o.secretFile)
-		if err != nil {
-			return nil, "", err
-		}
-		o.secrets = append(o.secrets, s)
+// parseSend parses and checks send's command line, and picks the scheme;
+// signer and deliveries read the files it names.
+func parseSend(args []string, e env) (sendOptions, error) {
+	about := fmt.Sprintf(sendAbout, strings.Join(events.DocumentedTypes(), ", "))
+	fs := newFlagSet("send", "[--type TYPE | --all | --body FILE] [key flags] [--url URL]", about, sendExamples, e)
+	var o sendOptions
+	fs.StringVar(&o.url, "url", defaultURL, "receiver to POST to (serve's address)")
+	fs.StringVar(&o.typ, "type", events.TypeBatchSucceeded, "Gemini event type of the delivery; any string, undocumented ones are sent as a minimal envelope")
+	fs.BoolVar(&o.all, "all", false, "send one delivery of every documented type")
+	fs.StringVar(&o.bodyFile, "body", "", "send this file's bytes as the body (\"-\": standard input) instead of a built one")
+	fs.StringVar(&o.id, "id", "", "webhook-id to use (default: a fresh msg_<uuid> per delivery)")
+	fs.StringVar(&o.scheme, "scheme", "", "signature scheme: v1, v1a or jwt (default: the one whose key is given)")
+	o.secrets.register(fs, "that signs v1 (one v1 token per secret)", "")
+	fs.StringVar(&o.seedFile, "ed25519-seed", "", "file with the base64 Ed25519 seed for v1a (keys writes "+fileEd25519+")")
+	fs.StringVar(&o.rsaFile, "rsa-key", "", "PEM RSA private key file for jwt (keys writes "+fileRSA+")")
+	fs.StringVar(&o.kid, "kid", defaultRSAKeyID, "JWT header kid: the RSA key's id in the receiver's JWKS")
+	fs.StringVar(&o.audience, "audience", "", "JWT aud claim (serve --audience); empty: none")
+	fs.IntVar(&o.repeat, "repeat", 1, "send each delivery this many times with the same webhook-id")
+	fs.IntVar(&o.concurrency, "concurrency", 1, "attempts in flight at once")
+	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "bound on each HTTP attempt")
+	fs.DurationVar(&o.skew, "skew", 0, "shift webhook-timestamp by this much, e.g. -6m to see the replay window refuse it")
+	fs.BoolVar(&o.quiet, "quiet", false, "print only the summary, not each attempt")
+	if err := parseFlags(fs, args, e); err != nil {
+		return o, err
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	target, err := url.Parse(o.url)
+	if err != nil || (target.Scheme != "http" && target.Scheme != "https") || target.Host == "" {
+		return o, badFlag("url", "%q: want an absolute http(s) URL such as %s", o.url, defaultURL)
+	}
+	o.url = target.String()
+	switch {
+	case o.all && set["type"]:
+		return o, badFlag("all", "sends every documented type: drop --type")
+	case o.bodyFile != "" && (o.all || set["type"]):
+		return o, badFlag("body", "sends your own body: drop --all and --type")
+	case o.id != "" && o.all:
+		return o, badFlag("id", "names one delivery and --all sends %d: use --id with --type or --body", len(events.DocumentedTypes()))
+	case o.repeat < 1 || o.repeat > maxRepeat:
+		return o, badFlag("repeat", "%d: want 1 to %d", o.repeat, maxRepeat)
+	case o.concurrency < 1 || o.concurrency > maxConcurrency:
+		return o, badFlag("concurrency", "%d: want 1 to %d", o.concurrency, maxConcurrency)
+	case o.timeout <= 0:
+		return o, badFlag("timeout", "must be positive: want a duration such as 10s, not %v", o.timeout)
+	case len(o.id) > verify.MaxIDBytes:
+		return o, badFlag("id", "is over %d bytes: the receiver would answer 400", verify.MaxIDBytes)
+	}
+	if err := o.pickScheme(); err != nil {
+		return o, err
+	}
+	for _, name := range []string{"kid", "audience"} {
+		if set[name] && o.scheme != "jwt" {
+			return o, badFlag(name, "applies to --scheme jwt only")
+		}
+	}
+	return o, o.secrets.check()
+}
+
+// pickScheme checks --scheme against the key flags given, or picks the
+// scheme of the one key given.
+func (o *sendOptions) pickScheme() error {
 	var have []string
-	if len(o.secrets) > 0 {
+	if o.secrets.given() {
 		have = append(have, "v1")
 	}
 	if o.seedFile != "" {
@@ -183,51 +193,51 @@ func (o *sendOptions) signer(set map[string]bool) (*verifytest.Signer, string, e
 	if o.rsaFile != "" {
 		have = append(have, "jwt")
 	}
-	scheme := o.scheme
 	switch {
-	case scheme != "" && !slices.Contains(schemes, scheme):
-		return nil, "", usageError("--scheme %q: want v1, v1a or jwt", scheme)
-	case scheme == "" && len(have) == 0:
-		return nil, "", usageError("no signing key: pass --secret with the whsec_ secret that geminihook serve printed " +
+	case o.scheme != "" && !slices.Contains(schemes, o.scheme):
+		return badFlag("scheme", "%q: want v1, v1a or jwt", o.scheme)
+	case o.scheme == "" && len(have) == 0:
+		return badUsage("no signing key: pass --secret with the whsec_ secret that geminihook serve printed " +
 			"(or --ed25519-seed / --rsa-key made by geminihook keys)")
-	case scheme == "" && len(have) > 1:
-		return nil, "", usageError("keys for %s given: pick the scheme with --scheme", strings.Join(have, " and "))
-	case scheme == "":
-		scheme = have[0]
-	case !slices.Contains(have, scheme):
-		need := map[string]string{"v1": "--secret or --secret-file", "v1a": "--ed25519-seed", "jwt": "--rsa-key"}[scheme]
-		return nil, "", usageError("--scheme %s needs %s (make keys with geminihook keys)", scheme, need)
+	case o.scheme == "" && len(have) > 1:
+		return badUsage("keys for %s given: pick the scheme with --scheme", strings.Join(have, " and "))
+	case o.scheme == "":
+		o.scheme = have[0]
+	case !slices.Contains(have, o.scheme):
+		need := map[string]string{"v1": "--secret or --secret-file", "v1a": "--ed25519-seed", "jwt": "--rsa-key"}[o.scheme]
+		return badFlag("scheme", "%s needs %s (make keys with geminihook keys)", o.scheme, need)
 	}
-	if set["kid"] && scheme != "jwt" || set["audience"] && scheme != "jwt" {
-		return nil, "", usageError("--kid and --audience apply to --scheme jwt only")
-	}
+	return nil
+}
 
+// signer builds the verifytest.Signer of the scheme from the key flags,
+// reading the key files.
+func (o *sendOptions) signer() (*verifytest.Signer, error) {
 	sg := &verifytest.Signer{RSAKeyID: o.kid, Audience: o.audience, Ed25519KeyID: defaultEd25519KeyID}
-	switch scheme {
+	switch o.scheme {
 	case "v1":
-		for i, s := range o.secrets {
-			if _, err := verify.ParseSecret(s); err != nil {
-				return nil, "", usageError("--secret #%d: %v: want whsec_ followed by base64, as geminihook serve prints it", i+1, err)
-			}
+		secrets, err := o.secrets.read()
+		if err != nil {
+			return nil, err
 		}
-		sg.Secrets = o.secrets
+		sg.Secrets = secrets
 	case "v1a":
 		k, err := readEd25519Seed(o.seedFile)
 		if err != nil {
-			return nil, "", err
+			return nil, err
 		}
 		sg.Ed25519 = k
 	case "jwt":
 		k, err := readRSAKey(o.rsaFile)
 		if err != nil {
-			return nil, "", err
+			return nil, err
 		}
 		if k.N.BitLen() < verify.MinRSABits {
-			return nil, "", usageError("%s: a %d-bit key; receivers accept %d bits and more", o.rsaFile, k.N.BitLen(), verify.MinRSABits)
+			return nil, badFlag("rsa-key", "%s: a %d-bit key; receivers accept %d bits and more", o.rsaFile, k.N.BitLen(), verify.MinRSABits)
 		}
 		sg.RSA = k
 	}
-	return sg, scheme, nil
+	return sg, nil
 }
 
 // delivery is one webhook delivery: what every attempt of it sends.
@@ -251,7 +261,7 @@ func (o *sendOptions) deliveries(e env) ([]delivery, error) {
 		if o.bodyFile != "-" {
 			f, err := os.Open(o.bodyFile)
 			if err != nil {
-				return nil, usageError("--body: %v", err)
+				return nil, badFlag("body", "%v", err)
 			}
 			defer f.Close()
 			r = f
@@ -261,7 +271,7 @@ func (o *sendOptions) deliveries(e env) ([]delivery, error) {
 			return nil, fmt.Errorf("reading --body: %w", err)
 		}
 		if len(body) > maxBodyFileBytes {
-			return nil, usageError("--body is over %d bytes", maxBodyFileBytes)
+			return nil, badFlag("body", "is over %d bytes", maxBodyFileBytes)
 		}
 		typ := "(body)"
 		if ev, err := events.Parse(body); err == nil && ev.Type != "" {
@@ -304,7 +314,7 @@ type attempt struct {
 // label is the histogram key of a.
 func (a attempt) label() string {
 	switch {
-	case a.err != nil && isUnreachable(a.err):
+	case a.err != nil && localnet.IsRefused(a.err):
 		return "unreachable"
 	case a.err != nil:
 		return "error"
@@ -410,7 +420,7 @@ func (s *sender) summarize(ctx context.Context, ds []delivery, results [][]attem
 			switch {
 			case a.err != nil:
 				bad++
-				unreachable = unreachable || isUnreachable(a.err)
+				unreachable = unreachable || localnet.IsRefused(a.err)
 			case a.status >= 200 && a.status < 300:
 				ok++
 			case a.status != http.StatusConflict:
@@ -452,22 +462,8 @@ func plural(n int, one, many string) string {
 	return fmt.Sprintf("%d %s", n, many)
 }
 
-// isUnreachable reports whether err means that nothing accepted the
-// connection (as opposed to a server that answered badly or too late).
-func isUnreachable(err error) bool {
-	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
-}
-
-// randomToken returns n random bytes as unpadded base64url.
-func randomToken(n int) string {
-	b := make([]byte, n)
-	rand.Read(b) // never fails (crypto/rand)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// samples are the data builders of the nine documented types (GEMINI-
-// WEBHOOKS.md §4), in the order of the documentation: the one list of them
+// samples are the data builders of the nine documented types (the event
+// catalog of Gemini's webhooks guide), in its order: the one list of them
 // in this command. job is a fresh random suffix.
 var samples = []struct {
 	typ  string
@@ -508,7 +504,7 @@ type envelope struct {
 // fresh job id and user_metadata naming the sender. An undocumented type
 // gets data with an id only.
 func sampleBody(typ string, now time.Time) []byte {
-	job := randomToken(12)
+	job := rand.Text()
 	data := map[string]any{"id": "jobs/" + job}
 	for _, s := range samples {
 		if s.typ == typ {

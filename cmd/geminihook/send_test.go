@@ -2,7 +2,6 @@ package main
 
 import (
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -162,12 +161,7 @@ func TestSendFixedIDAndBody(t *testing.T) {
 }
 
 func TestSendUnreachable(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now
+	addr := deadAddr(t) // nothing listens there now
 	code, _, stderr := runInProcess(t, "", "send", "--url", "http://"+addr+"/", "--secret", testSecret)
 	if code != exitUnreachable {
 		t.Errorf("exit %d, want %d (unreachable); stderr:\n%s", code, exitUnreachable, stderr)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"cloud.google.com/go/firestore"
@@ -21,7 +22,7 @@ import (
 
 	geminihook "github.com/geminihook/geminihook"
 	"github.com/geminihook/geminihook/internal/ledger"
-	"github.com/geminihook/geminihook/internal/loadtest"
+	"github.com/geminihook/geminihook/internal/localnet"
 	"github.com/geminihook/geminihook/internal/publish"
 	"github.com/geminihook/geminihook/internal/route"
 	"github.com/geminihook/geminihook/verify"
@@ -49,9 +50,14 @@ FIRESTORE_EMULATOR_HOST is set, the ledger is kept in that Firestore
 emulator (collection ` + geminihook.DefaultCollection + `). Missing topics are created.
 
 Without --secret, serve makes a whsec_ secret and prints it once; project
-(v1) deliveries are accepted at /. Per-request deliveries (v1a and JWT,
-signed with keys that every Gemini customer shares) are accepted only at
-/r/<route token>, as in production: give a --route-token (or
+(v1) deliveries are accepted at /.
+
+` + secretsRule + ` A
+delivery signed with any of them verifies.
+
+Per-request deliveries (v1a and JWT, signed with keys that every Gemini
+customer shares) are accepted only at /r/<route token>, as in
+production: give a --route-token (or
 --route-token-file) and a JWKS: --jwks-url, or --jwks-file (for example
 from 'geminihook keys'), which serve then hosts itself at ` + jwksPath + `
 and verifies against. JWT deliveries also need --audience.
@@ -67,10 +73,10 @@ const serveExamples = `  geminihook serve
   geminihook keys --out keys && geminihook serve --secret-file keys/secret.txt --jwks-file keys/jwks.json --route-token-file keys/route-token.txt --audience http://127.0.0.1:8080/
   PUBSUB_EMULATOR_HOST=127.0.0.1:8681 FIRESTORE_EMULATOR_HOST=127.0.0.1:8686 geminihook serve --project demo`
 
+// serveOptions are the parsed flags of serve.
 type serveOptions struct {
 	addr       string
-	secrets    stringList
-	secretFile string
+	secrets    secretFlags
 	routes     stringList
 	routeFile  string
 	jwksURL    string
@@ -96,14 +102,14 @@ func runServe(ctx context.Context, args []string, e env) error {
 	return s.run(ctx, e)
 }
 
-// parseServe parses serve's command line; newServer checks the values
-// that need more than a flag's type.
+// parseServe parses and checks serve's command line (with the
+// environment's PUBSUB_EMULATOR_HOST); newServer reads the files it names.
 func parseServe(args []string, e env) (serveOptions, error) {
 	fs := newFlagSet("serve", "[flags]", serveAbout, serveExamples, e)
 	var o serveOptions
-	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "HTTP address to listen on (port 0: any free port)")
-	fs.Var(&o.secrets, "secret", "`whsec_…` secret that verifies v1 deliveries, repeatable (default: a new one, printed once; \"off\": v1 off)")
-	fs.StringVar(&o.secretFile, "secret-file", "", "read a whsec_ secret from this file (geminihook keys writes secret.txt)")
+	fs.StringVar(&o.addr, "addr", defaultAddr, "HTTP address to listen on, host:port (port 0: any free port)")
+	o.secrets.offOK = true
+	o.secrets.register(fs, "that verifies v1 deliveries", " (default: a new one, printed once; \"off\": v1 off)")
 	fs.Var(&o.routes, "route-token", "route `token` of per-request (v1a, JWT) deliveries, accepted at /r/TOKEN; repeatable (default: none, v1a and JWT off)")
 	fs.StringVar(&o.routeFile, "route-token-file", "", "read a route token from this file (geminihook keys writes route-token.txt)")
 	fs.StringVar(&o.jwksURL, "jwks-url", "", "JWKS URL with the public keys of v1a and JWT deliveries (https, or http on loopback); default: v1a and JWT off")
@@ -112,15 +118,63 @@ func parseServe(args []string, e env) (serveOptions, error) {
 	fs.StringVar(&o.project, "project", defaultProject, "project of the Pub/Sub topics (and the Firestore ledger)")
 	fs.StringVar(&o.topic, "topic", geminihook.DefaultTopic, "topic of job events; quarantined bodies go to <topic>-quarantine")
 	fs.DurationVar(&o.tolerance, "tolerance", geminihook.DefaultTolerance, "how far webhook-timestamp may be from now")
-	fs.StringVar(&o.pubsubAddr, "pubsub-addr", defaultPubSubAddr, "loopback address of the in-process Pub/Sub server (port 0: any free port); ignored when PUBSUB_EMULATOR_HOST is set")
+	fs.StringVar(&o.pubsubAddr, "pubsub-addr", defaultPubSubAddr, "loopback host:port of the in-process Pub/Sub server (port 0: any free port); ignored when PUBSUB_EMULATOR_HOST is set")
 	fs.StringVar(&o.logLevel, "log-level", "info", "request log level: debug, info, warn or error")
 	if err := parseFlags(fs, args, e); err != nil {
 		return o, err
 	}
 	o.given = map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { o.given[f.Name] = true })
-	return o, nil
+	return o, o.check(e)
 }
+
+// check checks what the flags say; the values read from files, and the
+// route tokens, are checked by newServer.
+func (o *serveOptions) check(e env) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return badFlag("log-level", "%q: want debug, info, warn or error", o.logLevel)
+	}
+	if _, _, err := splitHostPort(o.addr); err != nil {
+		return badFlag("addr", "%q: want host:port, e.g. %s (port 0: any free port)", o.addr, defaultAddr)
+	}
+	if e.variable("PUBSUB_EMULATOR_HOST") == "" {
+		host, _, err := splitHostPort(o.pubsubAddr)
+		switch {
+		case err != nil:
+			return badFlag("pubsub-addr", "%q: want host:port, e.g. %s (port 0: any free port)", o.pubsubAddr, defaultPubSubAddr)
+		case !localnet.IsLoopbackHost(host):
+			return badFlag("pubsub-addr", "%q: the in-process Pub/Sub server has no authentication; keep it on loopback (127.0.0.1)", o.pubsubAddr)
+		}
+	}
+	switch {
+	case o.jwksURL != "" && o.jwksFile != "":
+		return badUsage("--jwks-url and --jwks-file both given: pick one")
+	case o.jwksURL != "" && !verify.SafeJWKSURL(o.jwksURL):
+		return badFlag("jwks-url", "%q: want an https URL (http only for a loopback host)", o.jwksURL)
+	case o.tolerance <= 0:
+		return badFlag("tolerance", "must be positive: want a duration such as 5m, not %v", o.tolerance)
+	case o.project == "":
+		return badFlag("project", "must not be empty: want a project id, e.g. %s", defaultProject)
+	case o.topic == "":
+		return badFlag("topic", "must not be empty: want a topic id, e.g. %s", geminihook.DefaultTopic)
+	}
+	if err := o.secrets.check(); err != nil {
+		return err
+	}
+	others := len(o.secrets.values) > 1 || o.secrets.file != ""
+	asymmetric := (len(o.routes) > 0 || o.routeFile != "") && (o.jwksURL != "" || o.jwksFile != "")
+	switch {
+	case o.secrets.off() && others:
+		return badFlag("secret", "off turns v1 off: drop the other secrets, or drop off")
+	case o.secrets.off() && !asymmetric:
+		return badUsage("--secret off and no --route-token with --jwks-url or --jwks-file: no delivery could ever verify")
+	}
+	return nil
+}
+
+// routeTokenForm is the form of a route token, for the messages.
+var routeTokenForm = fmt.Sprintf("%d to %d characters of A-Z a-z 0-9 - _", route.MinTokenBytes, route.MaxTokenBytes)
 
 // server is a running serve: the HTTP server and what it must release.
 type server struct {
@@ -132,23 +186,9 @@ type server struct {
 	banner   string
 }
 
-// newServer checks the flags, starts the parts and listens; nothing is
-// served until run.
+// newServer reads the files the flags name, starts the parts, creates the
+// topics and only then listens; nothing is served until run.
 func newServer(ctx context.Context, o serveOptions, e env) (s *server, err error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
-		return nil, usageError("--log-level %q: want debug, info, warn or error", o.logLevel)
-	}
-	switch {
-	case o.jwksURL != "" && o.jwksFile != "":
-		return nil, usageError("--jwks-url and --jwks-file both given: pick one")
-	case o.tolerance <= 0:
-		return nil, usageError("--tolerance must be positive, e.g. 5m")
-	case o.project == "":
-		return nil, usageError("--project must not be empty")
-	case o.topic == "":
-		return nil, usageError("--topic must not be empty")
-	}
 	secrets, generated, err := o.resolveSecrets()
 	if err != nil {
 		return nil, err
@@ -160,18 +200,15 @@ func newServer(ctx context.Context, o serveOptions, e env) (s *server, err error
 	var jwksDoc []byte
 	if o.jwksFile != "" {
 		if jwksDoc, err = os.ReadFile(o.jwksFile); err != nil {
-			return nil, usageError("--jwks-file: %v (make one with geminihook keys)", err)
+			return nil, badFlag("jwks-file", "%v (make one with geminihook keys)", err)
 		}
 		if _, err := verify.ParseJWKS(jwksDoc); err != nil {
-			return nil, usageError("--jwks-file %s: %v", o.jwksFile, err)
+			return nil, badFlag("jwks-file", "%s: want a JWK Set with RS256 or Ed25519 public keys, as geminihook keys writes", o.jwksFile)
 		}
-	}
-	if o.jwksURL != "" && !verify.SafeJWKSURL(o.jwksURL) {
-		return nil, usageError("--jwks-url %q: want an https URL (http only for a loopback host)", o.jwksURL)
-	}
-	asymmetric := len(tokens) > 0 && (o.jwksURL != "" || jwksDoc != nil)
-	if len(secrets) == 0 && !asymmetric {
-		return nil, usageError("--secret off and no --route-token with --jwks-url or --jwks-file: no delivery could ever verify")
+		// Hosted on --addr: the URL names the port, known once serve
+		// listens. Until then --addr stands for it; no key is fetched
+		// before a delivery comes.
+		o.jwksURL = "http://" + o.addr + jwksPath
 	}
 
 	s = &server{}
@@ -181,20 +218,9 @@ func newServer(ctx context.Context, o serveOptions, e env) (s *server, err error
 			started.close()
 		}
 	}()
-	ln, err := net.Listen("tcp", o.addr)
-	if err != nil {
-		return nil, fmt.Errorf("cannot listen on %s: %w (is another serve running? pick a free address with --addr, e.g. 127.0.0.1:0)", o.addr, err)
-	}
-	s.listener = ln
-	s.closers = append(s.closers, func() { ln.Close() })
-	s.url = "http://" + ln.Addr().String() + "/"
-	if jwksDoc != nil {
-		o.jwksURL = strings.TrimSuffix(s.url, "/") + jwksPath
-	}
 
 	// Pub/Sub: the emulator named by the environment, else pstest in-process.
 	var b banner
-	b.listen = s.url
 	psAddr := e.getenv("PUBSUB_EMULATOR_HOST")
 	if psAddr != "" {
 		if err := probe(ctx, psAddr, "Pub/Sub", "start the emulator PUBSUB_EMULATOR_HOST names, or unset it to use the in-process one"); err != nil {
@@ -235,23 +261,38 @@ func newServer(ctx context.Context, o serveOptions, e env) (s *server, err error
 	}
 	if len(tokens) > 0 {
 		if parts.RouteTokens, err = route.Static(tokens...); err != nil {
-			return nil, usageError("--route-token: %v", err)
+			return nil, badFlag("route-token", "want %s (make one with geminihook keys)", routeTokenForm)
 		}
 	}
 	cfg, err := o.config(e, len(secrets) > 0, len(tokens) > 0)
 	if err != nil {
-		return nil, usageError("%v", err)
+		return nil, badUsage("%v", err)
 	}
 	if parts.Firestore == nil {
 		parts.Ledger = ledger.NewMemory(ledger.Options{Lease: cfg.Lease, Retention: cfg.Retention})
 	}
 	parts.Logger = geminihook.NewLogger(e.stderr, cfg)
-	svc, err := geminihook.NewService(cfg, parts)
-	if err != nil {
-		return nil, usageError("%v", err)
+	compose := func(p geminihook.Parts) (*geminihook.Service, error) {
+		svc, err := geminihook.NewService(cfg, p)
+		if err != nil {
+			return nil, badUsage("%v", err)
+		}
+		s.closers = append(s.closers, func() { svc.Close() })
+		return svc, nil
 	}
-	s.closers = append(s.closers, func() { svc.Close() })
-	s.cfg = cfg
+	// With a hosted JWKS the Service is composed once serve listens; this
+	// silent composition names the topics (they do not depend on the URL).
+	first := parts
+	if jwksDoc != nil {
+		first.Logger = nil
+	}
+	svc, err := compose(first)
+	if err != nil {
+		return nil, err
+	}
+
+	// The topics exist before serve listens: a delivery can be published
+	// as soon as a connection is accepted.
 	actx, cancel := context.WithTimeout(ctx, adminTimeout)
 	err = publish.EnsureTopics(actx, client, svc.Topics...)
 	cancel()
@@ -259,7 +300,21 @@ func newServer(ctx context.Context, o serveOptions, e env) (s *server, err error
 		return nil, fmt.Errorf("%w: creating the topics on %s: %v", errUnreachable, psAddr, err)
 	}
 	b.topics = svc.Topics
-	logger := parts.Logger
+
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return nil, listenError("addr", o.addr, err)
+	}
+	s.listener = ln
+	s.closers = append(s.closers, func() { ln.Close() })
+	s.url = "http://" + ln.Addr().String() + "/"
+	if jwksDoc != nil {
+		cfg.JWKSURL = strings.TrimSuffix(s.url, "/") + jwksPath
+		if svc, err = compose(parts); err != nil {
+			return nil, err
+		}
+	}
+	s.cfg = cfg
 
 	mux := http.NewServeMux()
 	if jwksDoc != nil {
@@ -277,21 +332,36 @@ func newServer(ctx context.Context, o serveOptions, e env) (s *server, err error
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		ErrorLog:          slog.NewLogLogger(parts.Logger.Handler(), slog.LevelWarn),
 	}
 
+	b.listen = s.url
 	b.project = o.project
 	b.secrets = secrets
 	b.generated = generated
-	b.secretFile = o.secretFile
+	b.secretFile = o.secrets.file
 	b.tokens = tokens
 	b.routeFile = o.routeFile
 	b.audience = cfg.Audience
-	b.jwksURL = o.jwksURL
+	b.jwksURL = cfg.JWKSURL
 	b.jwksFile = o.jwksFile
 	b.topic = cfg.Topic
 	s.banner = b.String()
 	return s, nil
+}
+
+// listenError says why serve cannot listen on addr, given with --flag:
+// another program holds the address (a failure, with the way out), or it
+// is no address of this machine (a usage error).
+func listenError(flag, addr string, err error) error {
+	_, isDNS := errors.AsType[*net.DNSError](err)
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("cannot listen on %s: the address is in use (is another serve running? pick a free address with --%s, e.g. 127.0.0.1:0)", addr, flag)
+	case isDNS, errors.Is(err, syscall.EADDRNOTAVAIL):
+		return badFlag(flag, "%q: not an address of this machine (%v): want host:port, e.g. 127.0.0.1:0", addr, err)
+	}
+	return fmt.Errorf("cannot listen on %s (--%s): %w", addr, flag, err)
 }
 
 // config is the receiver's configuration: the function's variables from
@@ -344,19 +414,19 @@ func (o serveOptions) config(e env, v1, routes bool) (geminihook.Config, error) 
 // --route-token-file.
 func (o serveOptions) resolveRouteTokens() ([]string, error) {
 	var tokens []string
-	for _, t := range o.routes {
+	for i, t := range o.routes {
 		if _, err := route.ParseToken(t); err != nil {
-			return nil, usageError("--route-token: %v (make one with geminihook keys)", err)
+			return nil, badFlag("route-token", "#%d: want %s (make one with geminihook keys)", i+1, routeTokenForm)
 		}
 		tokens = append(tokens, strings.TrimSpace(t))
 	}
 	if o.routeFile != "" {
 		b, err := os.ReadFile(o.routeFile)
 		if err != nil {
-			return nil, usageError("--route-token-file: %v (make one with geminihook keys)", err)
+			return nil, badFlag("route-token-file", "%v (make one with geminihook keys)", err)
 		}
 		if _, err := route.ParseToken(string(b)); err != nil {
-			return nil, usageError("--route-token-file %s: %v", o.routeFile, err)
+			return nil, badFlag("route-token-file", "%s: want %s, as geminihook keys writes", o.routeFile, routeTokenForm)
 		}
 		tokens = append(tokens, strings.TrimSpace(string(b)))
 	}
@@ -364,51 +434,30 @@ func (o serveOptions) resolveRouteTokens() ([]string, error) {
 }
 
 // resolveSecrets returns the v1 secrets of o, making one when none is
-// given (generated is then true).
+// given (generated is then true); none with --secret off.
 func (o serveOptions) resolveSecrets() (secrets []string, generated bool, err error) {
-	off := false
-	for _, s := range o.secrets {
-		if strings.EqualFold(s, geminihook.Off) {
-			off = true
-			continue
-		}
-		if _, err := verify.ParseSecret(s); err != nil {
-			return nil, false, usageError("--secret: %v: want whsec_ followed by base64 (or omit it and serve makes one)", err)
-		}
-		secrets = append(secrets, s)
+	if secrets, err = o.secrets.read(); err != nil {
+		return nil, false, err
 	}
-	if o.secretFile != "" {
-		s, err := readSecretFile(o.secretFile)
-		if err != nil {
-			return nil, false, err
-		}
-		secrets = append(secrets, s)
-	}
-	switch {
-	case off && len(secrets) > 0:
-		return nil, false, usageError("--secret off turns v1 off: drop the other secrets, or drop off")
-	case off:
-		return nil, false, nil
-	case len(secrets) == 0:
+	if len(secrets) == 0 && !o.secrets.off() {
 		return []string{newSecret()}, true, nil
 	}
 	return secrets, false, nil
 }
 
-// startPstest starts the in-process Pub/Sub server on addr. pstest panics
-// when it cannot listen; that becomes an error with a way out.
+// startPstest starts the in-process Pub/Sub server on addr (checked by
+// parseServe).
 func startPstest(addr string) (srv *pstest.Server, err error) {
-	host, _, splitErr := net.SplitHostPort(addr)
-	if splitErr != nil {
-		return nil, usageError("--pubsub-addr %q: want host:port, e.g. %s", addr, defaultPubSubAddr)
+	// pstest panics, in its own words, when it cannot listen: try first.
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, listenError("pubsub-addr", addr, err)
 	}
-	if !loadtest.IsLoopbackHost(host) {
-		return nil, usageError("--pubsub-addr %q: the in-process Pub/Sub server has no authentication; keep it on loopback (127.0.0.1)", addr)
-	}
+	l.Close()
 	defer func() {
 		if r := recover(); r != nil {
-			srv, err = nil, fmt.Errorf("cannot start the in-process Pub/Sub server on %s: %v "+
-				"(is another serve running? pick a free address with --pubsub-addr, e.g. 127.0.0.1:0)", addr, r)
+			srv, err = nil, fmt.Errorf("cannot start the in-process Pub/Sub server on %s "+
+				"(is another serve running? pick a free address with --pubsub-addr, e.g. 127.0.0.1:0)", addr)
 		}
 	}()
 	return pstest.NewServerWithAddress(addr), nil
@@ -423,7 +472,7 @@ func firestoreClient(ctx context.Context, addr, project string) (*firestore.Clie
 	}
 	c, err := firestore.NewClient(ctx, project)
 	if err != nil {
-		return nil, fmt.Errorf("firestore client: %w", err)
+		return nil, fmt.Errorf("Firestore client: %w", err)
 	}
 	pctx, cancel := context.WithTimeout(ctx, adminTimeout)
 	defer cancel()

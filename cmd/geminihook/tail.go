@@ -6,32 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"sync"
 	"time"
 
 	"cloud.google.com/go/pubsub/v2"
-	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
-	geminihook "github.com/geminihook/geminihook"
 	"github.com/geminihook/geminihook/events"
-	"github.com/geminihook/geminihook/internal/loadtest"
-)
-
-// Defaults shared by serve and tail.
-const (
-	defaultPubSubAddr = "127.0.0.1:8085"
-	defaultProject    = "geminihook-local"
-	// adminTimeout bounds one Pub/Sub or Firestore admin call (create a
-	// topic or a subscription, delete one, probe).
-	adminTimeout = 10 * time.Second
-	// dialTimeout bounds the TCP probe that tells "nothing listens" apart
-	// from slower failures.
-	dialTimeout = 2 * time.Second
+	"github.com/geminihook/geminihook/internal/localnet"
+	"github.com/geminihook/geminihook/internal/subscription"
 )
 
 const tailAbout = `
@@ -42,8 +27,11 @@ one line: time, Gemini type, kind/outcome, job id, webhook id, scheme.
 message_id, publish_time, attributes and data (the event JSON).
 
 The server is --pubsub-addr, else $PUBSUB_EMULATOR_HOST, else
-127.0.0.1:8085 (serve's default). A subscription sees only messages
-published after it was made: start tail before sending.
+` + defaultPubSubAddr + ` (serve's default). A subscription sees only messages
+published after it was made: start tail before sending. When serve
+restarts, its in-process Pub/Sub server comes back without tail's
+subscriptions: tail says so and subscribes again once the topics are back
+(what was published in between is not seen).
 
 Exit status 0 on Ctrl-C, after --count messages, or at --timeout without
 --count; 1 when --timeout ends before --count messages arrived; 3 when no
@@ -54,95 +42,66 @@ const tailExamples = `  geminihook tail
   geminihook tail --topic gemini-job-events --topic my-batch-topic
   PUBSUB_EMULATOR_HOST=127.0.0.1:8681 geminihook tail --project my-project`
 
+// tailOptions are the parsed flags of tail.
 type tailOptions struct {
-	addr    string
-	project string
-	topics  stringList
+	pubsubFlags
 	json    bool
 	count   int
 	timeout time.Duration
 }
 
 func runTail(ctx context.Context, args []string, e env) error {
-	fs := newFlagSet("tail", "[--topic TOPIC]... [--json] [--count N] [--timeout D]", tailAbout, tailExamples, e)
-	var o tailOptions
-	fs.StringVar(&o.addr, "pubsub-addr", "", "Pub/Sub server host:port (default $PUBSUB_EMULATOR_HOST, else "+defaultPubSubAddr+")")
-	fs.StringVar(&o.project, "project", defaultProject, "project of the topics (serve --project)")
-	fs.Var(&o.topics, "topic", "`TOPIC` id or full name to follow, repeatable (default "+geminihook.DefaultTopic+" and its -quarantine topic)")
-	fs.BoolVar(&o.json, "json", false, "print each message as one JSON object per line")
-	fs.IntVar(&o.count, "count", 0, "exit after this many messages (0: no limit)")
-	fs.DurationVar(&o.timeout, "timeout", 0, "exit after this long (0: run until Ctrl-C)")
-	if err := parseFlags(fs, args, e); err != nil {
+	o, err := parseTail(args, e)
+	if err != nil {
 		return err
-	}
-	switch {
-	case o.count < 0:
-		return usageError("--count must not be negative")
-	case o.timeout < 0:
-		return usageError("--timeout must not be negative")
-	case o.project == "":
-		return usageError("--project must not be empty")
-	}
-	if o.addr == "" {
-		o.addr = e.getenv("PUBSUB_EMULATOR_HOST")
-	}
-	if o.addr == "" {
-		o.addr = defaultPubSubAddr
-	}
-	if len(o.topics) == 0 {
-		o.topics = stringList{geminihook.DefaultTopic, geminihook.DefaultTopic + "-quarantine"}
 	}
 	if err := probe(ctx, o.addr, "Pub/Sub", "start 'geminihook serve' (it serves Pub/Sub on "+defaultPubSubAddr+"), or pass --pubsub-addr or PUBSUB_EMULATOR_HOST"); err != nil {
 		return err
 	}
-	client, closeClient, err := dialPubSub(ctx, o.addr, o.project)
+	client, conn, err := connectPubSub(ctx, o.addr, o.project)
 	if err != nil {
 		return err
 	}
-	defer closeClient()
+	defer conn.Close()
+	defer client.Close()
 
-	t := &tailer{client: client, o: o, out: e.stdout}
-	defer t.deleteSubscriptions(e.stderr)
-	if err := t.subscribe(ctx, e.stderr); err != nil {
+	t := &tailer{client: client, conn: conn, o: o, out: e.stdout, log: e.stderr}
+	defer t.deleteSubscriptions()
+	if err := t.subscribe(ctx); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stderr, "geminihook tail: waiting for events from %s (Ctrl-C to stop)\n", o.addr)
 	return t.receive(ctx)
 }
 
-// probe reports errUnreachable, with hint, when nothing accepts a TCP
-// connection at addr: the gRPC clients would otherwise retry for a long
-// time before saying so.
-func probe(ctx context.Context, addr, what, hint string) error {
-	d := net.Dialer{Timeout: dialTimeout}
-	c, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return fmt.Errorf("%w: no %s server at %s (%v): %s", errUnreachable, what, addr, err, hint)
+// parseTail parses and checks tail's command line, with the Pub/Sub
+// address of the environment when --pubsub-addr is not given.
+func parseTail(args []string, e env) (tailOptions, error) {
+	fs := newFlagSet("tail", "[--topic TOPIC]... [--json] [--count N] [--timeout D]", tailAbout, tailExamples, e)
+	var o tailOptions
+	o.pubsubFlags.register(fs, "follow")
+	fs.BoolVar(&o.json, "json", false, "print each message as one JSON object per line")
+	fs.IntVar(&o.count, "count", 0, "exit after this many messages (0: no limit)")
+	fs.DurationVar(&o.timeout, "timeout", 0, "exit after this long (0: run until Ctrl-C)")
+	if err := parseFlags(fs, args, e); err != nil {
+		return o, err
 	}
-	c.Close()
-	return nil
-}
-
-// dialPubSub returns a Pub/Sub client for the emulator or pstest server at
-// addr (plaintext, no credentials) and a function that closes it.
-func dialPubSub(ctx context.Context, addr, project string) (*pubsub.Client, func(), error) {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return nil, nil, usageError("Pub/Sub address %q: %v", addr, err)
+	switch {
+	case o.count < 0:
+		return o, badFlag("count", "must not be negative: want a number of messages, or 0 for no limit")
+	case o.timeout < 0:
+		return o, badFlag("timeout", "must not be negative: want a duration such as 30s, or 0 to run until Ctrl-C")
 	}
-	c, err := pubsub.NewClient(ctx, project, option.WithGRPCConn(conn), option.WithoutAuthentication())
-	if err != nil {
-		conn.Close()
-		return nil, nil, fmt.Errorf("pubsub client: %w", err)
-	}
-	return c, func() { c.Close(); conn.Close() }, nil
+	return o, o.pubsubFlags.resolve(e)
 }
 
 // tailer follows the topics through subscriptions of its own.
 type tailer struct {
 	client *pubsub.Client
+	conn   *grpc.ClientConn // under client
 	o      tailOptions
-	subs   []loadtest.Subscription
+	log    io.Writer
+	subs   []subscription.Subscription
 
 	mu  sync.Mutex // guards out and n
 	out io.Writer
@@ -151,34 +110,74 @@ type tailer struct {
 
 // subscribe makes one subscription per topic. They expire by themselves
 // after a day unused, should tail die before it can delete them.
-func (t *tailer) subscribe(ctx context.Context, log io.Writer) error {
-	subs, err := loadtest.TempSubscriptions(ctx, t.client, t.o.topics, "geminihook-tail", 30*time.Second)
+func (t *tailer) subscribe(ctx context.Context) error {
+	subs, err := subscription.Temp(ctx, t.client, t.o.topics, "geminihook-tail", 30*time.Second)
 	switch {
-	case errors.Is(err, loadtest.ErrTopicNotFound):
+	case errors.Is(err, subscription.ErrTopicNotFound):
 		return fmt.Errorf("%w; or pass the --project and --topic that serve uses (Pub/Sub server %s)", err, t.o.addr)
-	case status.Code(err) == codes.Unavailable || status.Code(err) == codes.DeadlineExceeded:
+	case gone(err):
 		return fmt.Errorf("%w: the Pub/Sub server at %s does not answer: %v", errUnreachable, t.o.addr, err)
 	case err != nil:
 		return err
 	}
 	t.subs = subs
 	for _, s := range subs {
-		fmt.Fprintf(log, "geminihook tail: following %s (temporary subscription %s)\n", s.Topic, s.Name)
+		fmt.Fprintf(t.log, "geminihook tail: following %s (temporary subscription %s)\n", s.Topic, s.Name)
 	}
 	return nil
 }
 
-// deleteSubscriptions removes what subscribe made.
-func (t *tailer) deleteSubscriptions(log io.Writer) {
-	if err := loadtest.DeleteSubscriptions(t.client, t.subs); err != nil {
-		fmt.Fprintf(log, "geminihook tail: could not delete a subscription (it expires after a day unused): %v\n", err)
+// resubscribe replaces subscriptions the server lost (it restarted): it
+// waits for the server and its topics, then subscribes again.
+func (t *tailer) resubscribe(ctx context.Context, cause error) error {
+	fmt.Fprintf(t.log, "geminihook tail: the Pub/Sub server at %s lost tail's subscriptions (%v; did serve restart?): subscribing again once it and its topics are back\n",
+		t.o.addr, status.Code(cause))
+	t.deleteSubscriptions() // what is left of them, if anything
+	wait := 100 * time.Millisecond
+	for {
+		if localnet.Probe(ctx, t.o.addr) == nil {
+			t.conn.ResetConnectBackoff() // reconnect now, not at the next backoff
+			err := t.subscribe(ctx)
+			if err == nil {
+				fmt.Fprintf(t.log, "geminihook tail: subscribed again; waiting for events from %s\n", t.o.addr)
+				return nil
+			}
+			if !errors.Is(err, subscription.ErrTopicNotFound) && !errors.Is(err, errUnreachable) {
+				return err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
 	}
+}
+
+// gone reports whether err means that the server is away, or came back
+// without the subscription: tail subscribes again.
+func gone(err error) bool {
+	switch status.Code(err) {
+	case codes.NotFound, codes.Unavailable, codes.DeadlineExceeded:
+		return true
+	}
+	return false
+}
+
+// deleteSubscriptions removes what subscribe made.
+func (t *tailer) deleteSubscriptions() {
+	if err := subscription.Delete(t.client, t.subs); err != nil {
+		fmt.Fprintf(t.log, "geminihook tail: could not delete a subscription (it expires after a day unused): %v\n", err)
+	}
+	t.subs = nil
 }
 
 // errCountReached ends the receive loops once --count messages are in.
 var errCountReached = errors.New("count reached")
 
-// receive prints messages until ctx ends, --count or --timeout.
+// receive prints messages until ctx ends, --count or --timeout,
+// subscribing again when the server loses the subscriptions.
 func (t *tailer) receive(ctx context.Context) error {
 	if t.o.timeout > 0 {
 		var cancel context.CancelFunc
@@ -187,33 +186,20 @@ func (t *tailer) receive(ctx context.Context) error {
 	}
 	rctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
-	errs := make(chan error, len(t.subs))
-	for _, s := range t.subs {
-		sub := t.client.Subscriber(s.Name)
-		go func() {
-			errs <- sub.Receive(rctx, func(_ context.Context, m *pubsub.Message) {
-				if !t.print(s.Topic, m) {
-					m.Nack() // over --count: leave it, the subscription goes away anyway
-					return
-				}
-				m.Ack()
-				t.mu.Lock()
-				done := t.o.count > 0 && t.n >= t.o.count
-				t.mu.Unlock()
-				if done {
-					stop(errCountReached)
-				}
-			})
-		}()
-	}
-	var firstErr error
-	for range t.subs {
-		if err := <-errs; err != nil && firstErr == nil {
-			firstErr = err
+	for {
+		err := t.receiveAll(rctx, stop)
+		if err == nil || rctx.Err() != nil {
+			break
 		}
-	}
-	if firstErr != nil && rctx.Err() == nil {
-		return fmt.Errorf("receiving from %s: %w", t.o.addr, firstErr)
+		if !gone(err) {
+			return fmt.Errorf("receiving from %s: %w", t.o.addr, err)
+		}
+		if err := t.resubscribe(rctx, err); err != nil {
+			if rctx.Err() != nil {
+				break
+			}
+			return err
+		}
 	}
 	t.mu.Lock()
 	n := t.n
@@ -226,6 +212,43 @@ func (t *tailer) receive(ctx context.Context) error {
 			n, t.o.count, t.o.timeout)
 	}
 	return nil
+}
+
+// receiveAll receives from every subscription until ctx ends or one of
+// them fails (the others are stopped then); it returns the first error.
+func (t *tailer) receiveAll(ctx context.Context, stop context.CancelCauseFunc) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	errs := make(chan error, len(t.subs))
+	for _, s := range t.subs {
+		sub := t.client.Subscriber(s.Name)
+		go func() {
+			err := sub.Receive(ctx, func(_ context.Context, m *pubsub.Message) {
+				if !t.print(s.Topic, m) {
+					m.Nack() // over --count: leave it, the subscription goes away anyway
+					return
+				}
+				m.Ack()
+				t.mu.Lock()
+				done := t.o.count > 0 && t.n >= t.o.count
+				t.mu.Unlock()
+				if done {
+					stop(errCountReached)
+				}
+			})
+			if err != nil {
+				cancel(err)
+			}
+			errs <- err
+		}()
+	}
+	var first error
+	for range t.subs {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // print writes m and counts it; it returns false (and writes nothing) once

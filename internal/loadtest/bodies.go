@@ -2,7 +2,6 @@ package loadtest
 
 import (
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"time"
 )
@@ -12,13 +11,7 @@ import (
 func MinimalBody(typ string, now time.Time) []byte {
 	b, _ := json.Marshal(map[string]any{ // strings only: cannot fail
 		"type": typ, "version": "v1", "timestamp": now.UTC().Format(time.RFC3339),
-		"data": map[string]string{"id": "jobs/" + token(12)},
+		"data": map[string]string{"id": "jobs/" + rand.Text()},
 	})
 	return b
-}
-
-func token(n int) string {
-	b := make([]byte, n)
-	rand.Read(b) // never fails
-	return base64.RawURLEncoding.EncodeToString(b)
 }

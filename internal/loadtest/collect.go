@@ -6,28 +6,21 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"strings"
 	"sync"
 	"time"
 
 	"cloud.google.com/go/pubsub/v2"
-	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/geminihook/geminihook/events"
+	"github.com/geminihook/geminihook/internal/subscription"
 )
-
-// adminTimeout bounds one subscription create or delete.
-const adminTimeout = 10 * time.Second
 
 // Collector counts the messages published on some topics, through
 // subscriptions of its own made before the load starts. Its methods are
 // safe for concurrent use.
 type Collector struct {
 	client *pubsub.Client
-	subs   []Subscription
+	subs   []subscription.Subscription
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -51,8 +44,9 @@ type SubscribeOptions struct {
 // Subscribe makes one subscription per topic (ids resolve in c's project)
 // and starts receiving: only messages published after Subscribe returns
 // are sure to be seen. The subscriptions expire after a day unused should
-// Close not run. Errors wrap ErrTopicNotFound, ErrPubSub (with the gRPC
-// status of the cause: server down, ...) or ErrInvalidOptions (no topic).
+// Close not run. Errors wrap subscription.ErrTopicNotFound, ErrPubSub
+// (with the gRPC status of the cause: server down, ...) or
+// ErrInvalidOptions (no topic).
 func Subscribe(ctx context.Context, c *pubsub.Client, topics []string, o SubscribeOptions) (*Collector, error) {
 	if len(topics) == 0 || c == nil {
 		return nil, fmt.Errorf("%w: Subscribe needs a client and at least one topic", ErrInvalidOptions)
@@ -62,9 +56,12 @@ func Subscribe(ctx context.Context, c *pubsub.Client, topics []string, o Subscri
 		o.AckDeadline = 60 * time.Second
 	}
 	col := &Collector{client: c, seen: map[string]map[string]time.Time{}, changed: make(chan struct{}), done: make(chan struct{})}
-	subs, err := TempSubscriptions(ctx, c, topics, o.Prefix, o.AckDeadline)
-	if err != nil {
+	subs, err := subscription.Temp(ctx, c, topics, o.Prefix, o.AckDeadline)
+	switch {
+	case errors.Is(err, subscription.ErrTopicNotFound):
 		return nil, err
+	case err != nil:
+		return nil, fmt.Errorf("%w: %w", ErrPubSub, err)
 	}
 	col.subs = subs
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -192,65 +189,10 @@ func (c *Collector) Close() error {
 		c.cancel()
 		<-c.done
 	}
-	err := DeleteSubscriptions(c.client, c.subs)
+	err := subscription.Delete(c.client, c.subs)
 	c.subs = nil
-	return err
-}
-
-// Subscription is a temporary subscription made by TempSubscriptions.
-type Subscription struct {
-	Topic string // full topic name
-	Name  string // full subscription name
-}
-
-// TempSubscriptions makes one subscription per topic, named
-// projects/P/subscriptions/<prefix>-<random>-<i> in c's project, with the
-// given ack deadline (at least 10 s). Topic ids resolve in c's project.
-// The subscriptions expire by themselves after a day unused, should their
-// maker die before DeleteSubscriptions. On an error it deletes the ones it
-// made; the error wraps ErrTopicNotFound or ErrPubSub, and the cause with
-// its gRPC status.
-func TempSubscriptions(ctx context.Context, c *pubsub.Client, topics []string, prefix string, ackDeadline time.Duration) ([]Subscription, error) {
-	suffix := strings.ToLower(strings.NewReplacer("-", "", "_", "").Replace(token(6)))
-	var subs []Subscription
-	for i, topic := range topics {
-		full := topic
-		if !strings.HasPrefix(topic, "projects/") {
-			full = "projects/" + c.Project() + "/topics/" + topic
-		}
-		name := fmt.Sprintf("projects/%s/subscriptions/%s-%s-%d", c.Project(), prefix, suffix, i)
-		actx, cancel := context.WithTimeout(ctx, adminTimeout)
-		_, err := c.SubscriptionAdminClient.CreateSubscription(actx, &pubsubpb.Subscription{
-			Name:               name,
-			Topic:              full,
-			AckDeadlineSeconds: int32(max(ackDeadline, 10*time.Second) / time.Second),
-			ExpirationPolicy:   &pubsubpb.ExpirationPolicy{Ttl: durationpb.New(24 * time.Hour)},
-		})
-		cancel()
-		if err != nil {
-			DeleteSubscriptions(c, subs)
-			if status.Code(err) == codes.NotFound {
-				return nil, fmt.Errorf("%w: %s does not exist (start the receiver first: it creates its topics): %w", ErrTopicNotFound, full, err)
-			}
-			return nil, fmt.Errorf("%w: subscribing to %s: %w", ErrPubSub, full, err)
-		}
-		subs = append(subs, Subscription{Topic: full, Name: name})
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrPubSub, err)
 	}
-	return subs, nil
-}
-
-// DeleteSubscriptions deletes subs, each on a deadline of its own (not a
-// caller's context, which may be what ended the work). A subscription
-// already gone is no error; other errors wrap ErrPubSub.
-func DeleteSubscriptions(c *pubsub.Client, subs []Subscription) error {
-	var errs []error
-	for _, s := range subs {
-		ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
-		err := c.SubscriptionAdminClient.DeleteSubscription(ctx, &pubsubpb.DeleteSubscriptionRequest{Subscription: s.Name})
-		cancel()
-		if err != nil && status.Code(err) != codes.NotFound {
-			errs = append(errs, fmt.Errorf("%w: deleting %s: %w", ErrPubSub, s.Name, err))
-		}
-	}
-	return errors.Join(errs...)
+	return nil
 }

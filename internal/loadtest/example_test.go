@@ -42,5 +42,5 @@ func Example() {
 func ExampleValidate() {
 	err := loadtest.Validate(loadtest.Options{URL: "https://hooks.example.com/", Secret: verifytest.Secret})
 	fmt.Println(err)
-	// Output: loadtest: not a loopback address: hooks.example.com is not a loopback host (127.0.0.0/8, ::1, localhost)
+	// Output: not a loopback address: URL https://hooks.example.com/: hooks.example.com is not a loopback host (127.0.0.0/8, ::1, localhost)
 }

@@ -25,21 +25,50 @@
 // per-delivery deadline, and the receiver must be on a loopback address.
 package loadtest
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
+// The errors of the package; every error it returns wraps one of these (or
+// subscription.ErrTopicNotFound, from Subscribe). They say what went wrong
+// in words a command can show as they are.
 var (
 	// ErrInvalidOptions means Options (or SubscribeOptions) break a limit
-	// or are missing a required field; the message names which.
-	ErrInvalidOptions = errors.New("loadtest: invalid options")
-	// ErrNotLoopback means the receiver URL or the Pub/Sub address is not
-	// on a loopback address: this package only loads local servers.
-	ErrNotLoopback = errors.New("loadtest: not a loopback address")
+	// or are missing a required field; an *OptionError says which.
+	ErrInvalidOptions = errors.New("invalid options")
+	// ErrNotLoopback means the receiver URL is not on a loopback address:
+	// this package only loads local servers.
+	ErrNotLoopback = errors.New("not a loopback address")
 	// ErrUnreachable means nothing accepted a TCP connection at the
 	// receiver's address before the first send.
-	ErrUnreachable = errors.New("loadtest: receiver unreachable")
+	ErrUnreachable = errors.New("receiver unreachable")
 	// ErrPubSub means a Pub/Sub call of the Collector failed (creating or
 	// deleting a subscription, receiving); it wraps the cause.
-	ErrPubSub = errors.New("loadtest: pub/sub")
-	// ErrTopicNotFound means Subscribe found no topic of that name.
-	ErrTopicNotFound = errors.New("loadtest: topic not found")
+	ErrPubSub = errors.New("Pub/Sub")
 )
+
+// OptionError is an Options field that Validate and Run refuse: which
+// field, its value and what is wanted instead. It wraps ErrInvalidOptions,
+// or ErrNotLoopback for a URL off loopback.
+type OptionError struct {
+	// Field is the name of the Options field: "N", "Concurrency", "URL",
+	// "Secret", ...
+	Field string
+	// Value is the refused value as %v prints it; "" for a secret, which
+	// is never shown.
+	Value string
+	// Want says what is wrong and the form wanted, e.g. "want 1 to 100000".
+	Want string
+	err  error
+}
+
+func (e *OptionError) Error() string {
+	what := e.Field
+	if e.Value != "" {
+		what += " " + e.Value
+	}
+	return fmt.Sprintf("%v: %s: %s", e.err, what, e.Want)
+}
+
+func (e *OptionError) Unwrap() error { return e.err }

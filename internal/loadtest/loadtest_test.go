@@ -143,6 +143,8 @@ func TestValidate(t *testing.T) {
 		{"deadline over limit", func(o *Options) { o.Deadline = MaxDeadline + time.Second }, ErrInvalidOptions},
 		{"backoff min over max", func(o *Options) { o.MinBackoff, o.MaxBackoff = 2*time.Second, time.Second }, ErrInvalidOptions},
 		{"rate negative", func(o *Options) { o.Rate = -1 }, ErrInvalidOptions},
+		{"rotation", func(o *Options) { o.Secrets = []string{"whsec_Z2VtaW5paG9vay10ZXN0LXNlY3JldC0wMDAwMDAwMDI="} }, nil},
+		{"bad second secret", func(o *Options) { o.Secrets = []string{"whsec_***"} }, ErrInvalidOptions},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -151,6 +153,17 @@ func TestValidate(t *testing.T) {
 			err := Validate(o)
 			if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
 				t.Errorf("Validate(%+v) = %v, want %v", o, err, tt.want)
+			}
+			if tt.want == nil {
+				return
+			}
+			// Every refusal names the field, and what is wanted.
+			oe, ok := errors.AsType[*OptionError](err)
+			if !ok || oe.Field == "" || oe.Want == "" {
+				t.Errorf("Validate(%+v) = %#v, want an *OptionError naming the field and what is wanted", o, err)
+			}
+			if strings.Contains(err.Error(), "loadtest") || strings.Contains(err.Error(), "***") {
+				t.Errorf("Validate error %q names the package or shows a secret", err)
 			}
 		})
 	}

@@ -6,32 +6,22 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"strings"
-	"time"
+
+	"github.com/geminihook/geminihook/internal/localnet"
 )
 
 // CheckLoopbackURL returns nil when u is an absolute http URL whose host
-// is localhost or a loopback IP; else an error wrapping ErrInvalidOptions
-// (malformed) or ErrNotLoopback.
+// is localhost or a loopback IP; else an *OptionError (field URL) wrapping
+// ErrInvalidOptions (malformed) or ErrNotLoopback.
 func CheckLoopbackURL(u string) error {
 	p, err := url.Parse(u)
 	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-		return fmt.Errorf("%w: URL %q: want an absolute http URL such as http://127.0.0.1:8080/", ErrInvalidOptions, u)
+		return &OptionError{Field: "URL", Value: u, Want: "want an absolute http URL such as http://127.0.0.1:8080/", err: ErrInvalidOptions}
 	}
-	if !IsLoopbackHost(p.Hostname()) {
-		return fmt.Errorf("%w: %s is not a loopback host (127.0.0.0/8, ::1, localhost)", ErrNotLoopback, p.Hostname())
+	if !localnet.IsLoopbackHost(p.Hostname()) {
+		return &OptionError{Field: "URL", Value: u, Want: p.Hostname() + " is not a loopback host (127.0.0.0/8, ::1, localhost)", err: ErrNotLoopback}
 	}
 	return nil
-}
-
-// IsLoopbackHost reports whether host (no port) is "localhost" or a
-// loopback IP address.
-func IsLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Probe dials the receiver's host:port once and returns ErrUnreachable
@@ -39,7 +29,7 @@ func IsLoopbackHost(host string) bool {
 func Probe(ctx context.Context, rawURL string) error {
 	p, err := url.Parse(rawURL)
 	if err != nil {
-		return fmt.Errorf("%w: URL %q: %v", ErrInvalidOptions, rawURL, err)
+		return &OptionError{Field: "URL", Value: rawURL, Want: "want an absolute http URL such as http://127.0.0.1:8080/", err: ErrInvalidOptions}
 	}
 	host := p.Host
 	if p.Port() == "" {
@@ -49,20 +39,10 @@ func Probe(ctx context.Context, rawURL string) error {
 		}
 		host = net.JoinHostPort(p.Hostname(), port)
 	}
-	d := net.Dialer{Timeout: 2 * time.Second}
-	c, err := d.DialContext(ctx, "tcp", host)
-	if err != nil {
+	if err := localnet.Probe(ctx, host); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrUnreachable, host, err)
 	}
-	c.Close()
 	return nil
-}
-
-// isRefused reports whether err is a failed dial: nothing accepted the
-// connection.
-func isRefused(err error) bool {
-	op, ok := errors.AsType[*net.OpError](err)
-	return ok && op.Op == "dial"
 }
 
 // isTimeout reports whether err is a deadline or a network timeout.

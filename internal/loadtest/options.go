@@ -41,6 +41,9 @@ type Options struct {
 	URL string
 	// Secret is the whsec_ secret the receiver verifies v1 signatures with.
 	Secret string
+	// Secrets are more secrets to sign with besides Secret, one v1 token
+	// each, as a sender does during a rotation; optional.
+	Secrets []string
 	// N is the number of sends, duplicates and forgeries included;
 	// default 1000, at most MaxN.
 	N int
@@ -87,8 +90,8 @@ type Options struct {
 	ProgressEvery time.Duration
 }
 
-// Validate checks o as Run would, without sending: nil, or an error
-// wrapping ErrInvalidOptions or ErrNotLoopback.
+// Validate checks o as Run would, without sending: nil, or an
+// *OptionError wrapping ErrInvalidOptions or ErrNotLoopback.
 func Validate(o Options) error {
 	_, err := o.withDefaults()
 	return err
@@ -113,34 +116,42 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Body == nil {
 		o.Body = MinimalBody
 	}
-	bad := func(format string, args ...any) (Options, error) {
-		return o, fmt.Errorf("%w: "+format, append([]any{ErrInvalidOptions}, args...)...)
+	bad := func(field string, value any, format string, args ...any) (Options, error) {
+		return o, &OptionError{Field: field, Value: fmt.Sprint(value), Want: fmt.Sprintf(format, args...), err: ErrInvalidOptions}
 	}
 	switch {
 	case o.N < 1 || o.N > MaxN:
-		return bad("N %d: want 1 to %d", o.N, MaxN)
+		return bad("N", o.N, "want 1 to %d", MaxN)
 	case o.Concurrency < 1 || o.Concurrency > MaxConcurrency:
-		return bad("concurrency %d: want 1 to %d", o.Concurrency, MaxConcurrency)
+		return bad("Concurrency", o.Concurrency, "want 1 to %d", MaxConcurrency)
 	case !(o.Duplicates >= 0 && o.Duplicates <= 0.9):
-		return bad("duplicates %v: want a share from 0 to 0.9", o.Duplicates)
+		return bad("Duplicates", o.Duplicates, "want a share from 0 to 0.9")
 	case !(o.Forged >= 0 && o.Forged <= 0.5):
-		return bad("forged %v: want a share from 0 to 0.5", o.Forged)
+		return bad("Forged", o.Forged, "want a share from 0 to 0.5")
 	case !(o.Rate >= 0 && o.Rate <= 1e6):
-		return bad("rate %v: want 0 (no pacing) to 1e6 per second", o.Rate)
+		return bad("Rate", o.Rate, "want 0 (no pacing) to 1e6 per second")
 	case o.MaxAttempts < 1 || o.MaxAttempts > MaxAttemptsLimit:
-		return bad("max attempts %d: want 1 to %d", o.MaxAttempts, MaxAttemptsLimit)
+		return bad("MaxAttempts", o.MaxAttempts, "want 1 to %d", MaxAttemptsLimit)
 	case o.AttemptTimeout < 0 || o.AttemptTimeout > MaxAttemptTimeout:
-		return bad("attempt timeout %v: want up to %v", o.AttemptTimeout, MaxAttemptTimeout)
+		return bad("AttemptTimeout", o.AttemptTimeout, "want up to %v", MaxAttemptTimeout)
 	case o.Deadline < 0 || o.Deadline > MaxDeadline:
-		return bad("deadline %v: want up to %v", o.Deadline, MaxDeadline)
-	case o.MinBackoff < 0 || o.MaxBackoff < o.MinBackoff || o.MaxBackoff > MaxBackoffLimit:
-		return bad("backoff %v to %v: want 0 ≤ min ≤ max ≤ %v", o.MinBackoff, o.MaxBackoff, MaxBackoffLimit)
+		return bad("Deadline", o.Deadline, "want up to %v", MaxDeadline)
+	case o.MinBackoff < 0 || o.MinBackoff > MaxBackoffLimit:
+		return bad("MinBackoff", o.MinBackoff, "want 0 to %v", MaxBackoffLimit)
+	case o.MaxBackoff < o.MinBackoff || o.MaxBackoff > MaxBackoffLimit:
+		return bad("MaxBackoff", o.MaxBackoff, "want from the minimum backoff (%v) to %v", o.MinBackoff, MaxBackoffLimit)
 	}
-	if _, err := verify.ParseSecret(o.Secret); err != nil {
-		return bad("secret: %v: want whsec_ followed by base64", err)
+	for i, s := range append([]string{o.Secret}, o.Secrets...) {
+		field := "Secret"
+		if i > 0 {
+			field = fmt.Sprintf("Secrets[%d]", i-1)
+		}
+		if _, err := verify.ParseSecret(s); err != nil {
+			return bad(field, "", "want whsec_ followed by the base64 of %d to %d bytes", verify.MinSecretBytes, verify.MaxSecretBytes)
+		}
 	}
 	if _, _, a := counts(o.N, o.Duplicates, o.Forged); a < 1 {
-		return bad("duplicates %v and forged %v leave no authentic delivery of %d", o.Duplicates, o.Forged, o.N)
+		return bad("Duplicates", o.Duplicates, "with a forged share of %v, leaves no authentic delivery of %d", o.Forged, o.N)
 	}
 	if err := CheckLoopbackURL(o.URL); err != nil {
 		return o, err

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/geminihook/geminihook/internal/localnet"
 )
 
 // Role is what a send is for.
@@ -50,7 +52,7 @@ type Attempt struct {
 // "200 duplicate", the status code, or "error: …" for a transport failure.
 func (a Attempt) Label() string {
 	switch {
-	case a.Err != nil && isRefused(a.Err):
+	case a.Err != nil && localnet.IsRefused(a.Err):
 		return "error: connection refused"
 	case a.Err != nil && isTimeout(a.Err):
 		return "error: timeout"

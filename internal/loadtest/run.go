@@ -3,6 +3,7 @@ package loadtest
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -83,9 +84,8 @@ type runner struct {
 }
 
 // Run sends the deliveries of o and returns what each send got. It returns
-// an error (ErrInvalidOptions, ErrNotLoopback) only for options it refuses
-// before sending; a receiver that answers badly, or nothing at all, shows
-// in the Result. When ctx ends, sends stop at their next attempt and the
+// an error (an *OptionError) only for options it refuses before sending; a
+// receiver that answers badly, or nothing at all, shows in the Result. When ctx ends, sends stop at their next attempt and the
 // Result has Interrupted set.
 func Run(ctx context.Context, o Options) (*Result, error) {
 	o, err := o.withDefaults()
@@ -95,8 +95,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	r := &runner{
 		o:      o,
 		client: o.Client,
-		good:   &verifytest.Signer{Secrets: []string{o.Secret}},
-		wrong:  &verifytest.Signer{Secrets: []string{"whsec_" + base64.StdEncoding.EncodeToString([]byte(token(24)))}},
+		good:   &verifytest.Signer{Secrets: append([]string{o.Secret}, o.Secrets...)},
+		wrong:  &verifytest.Signer{Secrets: []string{"whsec_" + base64.StdEncoding.EncodeToString([]byte(rand.Text()))}},
 		slots:  make(chan struct{}, o.Concurrency),
 	}
 	if r.client == nil {
