@@ -16,15 +16,19 @@ import (
 // attributes and a little metadata.
 const MaxPushBytes = 16 << 20
 
-// structuredType is the media type of the CloudEvents JSON event format.
-const structuredType = "application/cloudevents+json"
-
 // Decode returns the Event in a message pulled from a subscription. With
-// a content-type attribute of application/cloudevents+json the data is a
+// a Content-Type attribute (matched in any case: "Content-Type" as the
+// CloudEvents Pub/Sub binding writes it, "content-type" as geminihook
+// wrote it before) of application/cloudevents+json, the data is a
 // structured-mode CloudEvent whose "data" (or "data_base64") holds the
-// event; otherwise (binary mode, as geminihook publishes) data is the
-// event itself. Attributes are not needed otherwise: the data is
-// complete, and attributes may be cut (AttrTruncated).
+// event; so is a message with no Content-Type and no ce-specversion
+// attribute whose data is a JSON object with a "specversion" member and no
+// "schema_version" (what a producer that leaves the attribute out
+// publishes). Otherwise (binary mode, as geminihook publishes) data is the
+// event itself. Attributes are not needed otherwise: the data is complete,
+// and attributes may be cut (AttrTruncated). Event.Metadata,
+// Event.TraceParent, Event.TraceState and Event.Replay come from the
+// attributes.
 //
 // Errors: ErrQuarantined for a QuarantineMessage (the error text holds the
 // quarantine reason), ErrMalformed, ErrNotObject, ErrSchemaVersion.
@@ -34,7 +38,8 @@ func Decode(data []byte, attributes map[string]string) (*Event, error) {
 	}
 	var ev *Event
 	var err error
-	if isStructured(attributes[AttrContentType]) {
+	ct, hasCT := attribute(attributes, AttrContentType)
+	if isStructured(ct) || (!hasCT && attributes[AttrSpecVersion] == "" && looksStructured(data)) {
 		ev, err = decodeStructured(data)
 	} else {
 		ev, err = decodeEvent(data)
@@ -43,9 +48,43 @@ func Decode(data []byte, attributes map[string]string) (*Event, error) {
 		return nil, err
 	}
 	ev.Metadata = metadataAttributes(attributes)
-	ev.TraceParent, ev.TraceState = attributes[AttrTraceParent], attributes[AttrTraceState]
+	if tp := attributes[AttrTraceParent]; tp != "" { // else structured mode's own, if any
+		ev.TraceParent, ev.TraceState = tp, attributes[AttrTraceState]
+	}
+	ev.Replay = attributes[AttrReplay]
 	return ev, nil
 }
+
+// attribute returns the value of the attribute key matched in any case:
+// the exact key when present, else the first matching key in byte order,
+// so that the answer does not depend on map order.
+func attribute(attributes map[string]string, key string) (string, bool) {
+	if v, ok := attributes[key]; ok {
+		return v, true
+	}
+	found, value := "", ""
+	for k, v := range attributes {
+		if strings.EqualFold(k, key) && (found == "" || k < found) {
+			found, value = k, v
+		}
+	}
+	return value, found != ""
+}
+
+// looksStructured reports whether data is a JSON object in the
+// CloudEvents JSON format rather than an event: a "specversion" member and
+// no "schema_version".
+func looksStructured(data []byte) bool {
+	b := trimSpace(data)
+	if len(b) == 0 || b[0] != '{' || checkObject(b) != nil {
+		return false
+	}
+	var vals [2][]byte
+	readMembers(b, structuredSniffKeys[:], vals[:])
+	return vals[0] != nil && vals[1] == nil
+}
+
+var structuredSniffKeys = [...]string{"specversion", "schema_version"}
 
 // DecodePush returns the Event in an HTTP request from a Pub/Sub push
 // subscription: the JSON push envelope
@@ -94,12 +133,15 @@ func DecodePush(r *http.Request) (*Event, error) {
 	}
 	attrs := map[string]string{}
 	for k, v := range r.Header {
-		if k = strings.ToLower(k); (strings.HasPrefix(k, "ce-") || k == AttrContentType) && len(v) > 0 {
+		if k = strings.ToLower(k); (strings.HasPrefix(k, "ce-") || k == contentTypeHeader || k == AttrReplay) && len(v) > 0 {
 			attrs[k] = v[0]
 		}
 	}
 	return Decode(b, attrs)
 }
+
+// contentTypeHeader is the Content-Type header as DecodePush keys it.
+const contentTypeHeader = "content-type"
 
 // isStructured reports whether a content type names the CloudEvents JSON
 // event format (parameters such as charset are ignored).
@@ -108,7 +150,7 @@ func isStructured(contentType string) bool {
 		return false
 	}
 	mt, _, err := mime.ParseMediaType(contentType)
-	return err == nil && mt == structuredType
+	return err == nil && mt == StructuredContentType
 }
 
 // decodeStructured reads a CloudEvent in the JSON event format and
@@ -123,26 +165,39 @@ func decodeStructured(b []byte) (*Event, error) {
 		Data       json.RawMessage `json:"data"`
 		DataBase64 *string         `json:"data_base64"`
 		Reason     string          `json:"quarantine_reason"`
+		// The distributed tracing extension, a member in this format.
+		TraceParent json.RawMessage `json:"traceparent"`
+		TraceState  json.RawMessage `json:"tracestate"`
 	}
 	if err := json.Unmarshal(b, &ce); err != nil {
 		return nil, malformed(err)
 	}
+	var ev *Event
+	var err error
 	switch {
 	case ce.Type == CETypeQuarantine:
 		return nil, fmt.Errorf("%w: %s", ErrQuarantined, ce.Reason)
 	case ce.DataBase64 != nil:
-		data, err := base64.StdEncoding.DecodeString(*ce.DataBase64)
-		if err != nil {
+		data, derr := base64.StdEncoding.DecodeString(*ce.DataBase64)
+		if derr != nil {
 			return nil, fmt.Errorf("%w: data_base64 is not base64", ErrMalformed)
 		}
-		return decodeEvent(data)
+		ev, err = decodeEvent(data)
 	case len(ce.Data) > 0 && ce.Data[0] == '"':
 		// Some producers put JSON data in a string.
-		return decodeEvent([]byte(jsonString(ce.Data)))
+		ev, err = decodeEvent([]byte(jsonString(ce.Data)))
 	case len(ce.Data) == 0:
 		return nil, fmt.Errorf("%w: CloudEvent without data", ErrMalformed)
+	default:
+		ev, err = decodeEvent(ce.Data)
 	}
-	return decodeEvent(ce.Data)
+	if err != nil {
+		return nil, err
+	}
+	if tp := jsonString(ce.TraceParent); tp != "" {
+		ev.TraceParent, ev.TraceState = tp, jsonString(ce.TraceState)
+	}
+	return ev, nil
 }
 
 func decodeEvent(data []byte) (*Event, error) {

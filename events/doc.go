@@ -77,20 +77,35 @@
 //	ce-time         Event.EventTime (RFC 3339, UTC), when known
 //	ce-subject      Event.JobID, when known
 //	ce-dataschema   DataSchema
-//	content-type    "application/json"
+//	Content-Type    "application/json" (the datacontenttype)
 //	event_type      Event.Type, when present
 //	job_kind        Event.Kind
 //	outcome         Event.Outcome
+//	body_signed     "true" when the signature covered the body, "false" for a JWT
+//	meta_<key>      user_metadata values lifted for filters (Event.MessageWith)
+//	geminihook_replay  the replay run's id, on messages republished by `geminihook replay` only
 //	geminihook-truncated  keys of the attributes above that were cut, comma-separated
 //
-// An attribute with an empty value is left out. A value over Pub/Sub's
+// The ce-* attributes and Content-Type follow the CloudEvents Pub/Sub
+// protocol binding (binary content mode), so CloudEvents SDKs read the
+// message as an event with its data; the other attributes are plain Pub/Sub
+// attributes for subscription filters, not CloudEvents extensions. An
+// attribute with an empty value is left out. A value over Pub/Sub's
 // 1024-byte limit is cut at a UTF-8 boundary, ends in [TruncationMarker] and
 // is listed in geminihook-truncated; the full value is always in the data.
+//
+// [Message.OrderingKey] is the job id ([Event.OrderingKey]): with ordering
+// on (GEMINIHOOK_ORDERING), an ordered subscription delivers one job's
+// events in the order they were published.
 //
 // # Consumer side
 //
 // [Decode] reads a pulled message (data and attributes), [DecodePush] a
-// push subscription's HTTP request; both accept binary and structured
-// (application/cloudevents+json) CloudEvents. Delivery is at least once:
-// dedupe on Event.WebhookID (the ce-id attribute).
+// push subscription's HTTP request (or an Eventarc delivery of the topic);
+// both accept binary and structured (application/cloudevents+json)
+// CloudEvents, and match the Content-Type attribute in any case. Delivery
+// is at least once: dedupe on Event.WebhookID (the ce-id attribute). A
+// message republished by `geminihook replay` keeps its ce-id and carries
+// [AttrReplay] ([Event.Replay]), so dedup on the ce-id alone drops it and
+// dedup on ce-id and replay run processes it again.
 package events

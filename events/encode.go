@@ -31,33 +31,51 @@ const (
 	CETypeQuarantine = "dev.geminihook.quarantined"
 	// DataSchema is ce-dataschema: the $id of schema/event.v1.json.
 	DataSchema = "https://github.com/geminihook/geminihook/blob/main/events/schema/event.v1.json"
-	// ContentType is the content-type attribute of an event's data.
+	// ContentType is the Content-Type attribute of an event's data (the
+	// CloudEvents datacontenttype).
 	ContentType = "application/json"
-	// QuarantineContentType is the content-type of a quarantined body.
+	// QuarantineContentType is the Content-Type of a quarantined body.
 	QuarantineContentType = "application/octet-stream"
+	// StructuredContentType is the Content-Type attribute of a message in
+	// CloudEvents structured content mode (the JSON event format), which
+	// Decode and DecodePush accept. geminihook itself publishes in binary
+	// mode.
+	StructuredContentType = "application/cloudevents+json"
 )
 
 // Attribute keys of published messages.
 const (
-	AttrSpecVersion  = "ce-specversion"
-	AttrID           = "ce-id"
-	AttrSource       = "ce-source"
-	AttrType         = "ce-type"
-	AttrTime         = "ce-time"
-	AttrSubject      = "ce-subject"
-	AttrDataSchema   = "ce-dataschema"
-	AttrContentType  = "content-type"
-	AttrEventType    = "event_type"
-	AttrJobKind      = "job_kind"
-	AttrOutcome      = "outcome"
-	AttrTruncated    = "geminihook-truncated"  // keys (and "data") cut to fit, comma-separated
-	AttrReason       = "quarantine_reason"     // quarantine: why Parse refused the body
-	AttrScheme       = "scheme"                // quarantine: the signature scheme
-	AttrBodySigned   = "body_signed"           // "true" when the signature covered the body (v1, v1a), "false" for jwt
-	AttrTraceParent  = "ce-traceparent"        // W3C traceparent of the delivery's trace (CloudEvents distributed tracing)
-	AttrTraceState   = "ce-tracestate"         // W3C tracestate, when the trace has one
-	AttrBodyBytes    = "geminihook-body-bytes" // quarantine: length of the body as received
-	AttrEmptyBody    = "geminihook-empty-body" // quarantine: "true" when data is EmptyBodyPlaceholder
+	AttrSpecVersion = "ce-specversion"
+	AttrID          = "ce-id"
+	AttrSource      = "ce-source"
+	AttrType        = "ce-type"
+	AttrTime        = "ce-time"
+	AttrSubject     = "ce-subject"
+	AttrDataSchema  = "ce-dataschema"
+	// AttrContentType is spelled as the CloudEvents Pub/Sub protocol
+	// binding names it ("Content-Type", the datacontenttype in binary mode
+	// and the event format in structured mode). Pub/Sub attribute keys are
+	// case-sensitive: Decode matches this one in any case, so messages of
+	// older releases (which wrote "content-type") still decode.
+	AttrContentType = "Content-Type"
+	AttrEventType   = "event_type"
+	AttrJobKind     = "job_kind"
+	AttrOutcome     = "outcome"
+	AttrTruncated   = "geminihook-truncated"  // keys (and "data") cut to fit, comma-separated
+	AttrReason      = "quarantine_reason"     // quarantine: why Parse refused the body
+	AttrScheme      = "scheme"                // quarantine: the signature scheme
+	AttrBodySigned  = "body_signed"           // "true" when the signature covered the body (v1, v1a), "false" for jwt
+	AttrTraceParent = "ce-traceparent"        // W3C traceparent of the delivery's trace (CloudEvents distributed tracing)
+	AttrTraceState  = "ce-tracestate"         // W3C tracestate, when the trace has one
+	AttrBodyBytes   = "geminihook-body-bytes" // quarantine: length of the body as received
+	AttrEmptyBody   = "geminihook-empty-body" // quarantine: "true" when data is EmptyBodyPlaceholder
+	// AttrReplay marks a message republished by `geminihook replay`: its
+	// value is the replay run's id. The message keeps the ce-id of the
+	// original, so a consumer that dedupes on ce-id drops it; one that wants
+	// to process it again keys its dedup on ce-id and this value (see
+	// Event.Replay). Subscription filters can exclude replays with
+	// NOT attributes:geminihook_replay.
+	AttrReplay       = "geminihook_replay"
 	truncatedKeyData = "data"
 )
 
@@ -68,6 +86,7 @@ const (
 	MaxAttributes          = 100
 	MaxAttributeKeyBytes   = 256
 	MaxAttributeValueBytes = 1024
+	MaxOrderingKeyBytes    = 1024
 )
 
 // TruncationMarker ends an attribute value that was cut to
@@ -98,7 +117,19 @@ func (e Event) Message() (Message, error) {
 	if n := messageSize(data, attrs); n > MaxMessageBytes {
 		return Message{}, fmt.Errorf("%w: message of %d bytes, limit %d", ErrTooLarge, n, MaxMessageBytes)
 	}
-	return Message{Data: data, Attributes: attrs}, nil
+	return Message{Data: data, Attributes: attrs, OrderingKey: e.OrderingKey()}, nil
+}
+
+// OrderingKey is the Pub/Sub ordering key of e: its JobID (valid UTF-8,
+// cut at a UTF-8 boundary to MaxOrderingKeyBytes), so that the events of
+// one job keep their publish order on an ordered subscription; "" when the
+// job is unknown. Whether a publisher sets it is the publisher's choice
+// (GEMINIHOOK_ORDERING).
+func (e Event) OrderingKey() string {
+	if e.JobID == "" {
+		return ""
+	}
+	return cut(validUTF8(e.JobID), MaxOrderingKeyBytes)
 }
 
 // Attributes returns the Pub/Sub attributes of e (see the package

@@ -92,6 +92,13 @@ type Event struct {
 	// keyed without the prefix; set by Decode and DecodePush from the
 	// attributes, nil when there are none. It is not part of the JSON.
 	Metadata map[string]string `json:"-"`
+	// Replay is the run id of `geminihook replay` when the message is a
+	// replay of an earlier publish (attribute AttrReplay), "" for the
+	// original. Set by Decode and DecodePush; not part of the JSON. A
+	// replay carries the original WebhookID: dedupe on WebhookID alone to
+	// ignore replays, on WebhookID and Replay to process each replay run
+	// once.
+	Replay string `json:"-"`
 	// TraceParent and TraceState are the W3C trace context of the delivery
 	// that published the event (attributes ce-traceparent, ce-tracestate),
 	// set by Decode and DecodePush; "" when the delivery was not traced. A

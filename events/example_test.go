@@ -117,7 +117,7 @@ func ExampleDecodePush() {
 	push, _ := json.Marshal(map[string]any{
 		"message": map[string]any{
 			"data":        base64.StdEncoding.EncodeToString([]byte(data)),
-			"attributes":  map[string]string{"ce-id": "msg_2", "content-type": "application/json"},
+			"attributes":  map[string]string{"ce-id": "msg_2", "Content-Type": "application/json"},
 			"messageId":   "2070443601311540",
 			"publishTime": "2026-01-22T12:00:02Z",
 		},

@@ -8,4 +8,10 @@ package events
 type Message struct {
 	Data       []byte
 	Attributes map[string]string
+	// OrderingKey is the key under which an ordered subscription delivers
+	// the message in publish order: Event.OrderingKey (the job id) for an
+	// event, "" for a quarantine message. A publisher uses it only when
+	// ordering is on (internal/publish Options.Ordering); it is not part of
+	// the message's data or attributes.
+	OrderingKey string
 }
