@@ -53,6 +53,7 @@ type Config struct {
 	VideoTopic       string        // GEMINIHOOK_TOPIC_VIDEO; "" = Topic
 	QuarantineTopic  string        // GEMINIHOOK_QUARANTINE_TOPIC
 	MetadataKeys     string        // GEMINIHOOK_METADATA_ATTRIBUTES: comma-separated user_metadata keys; "" = none
+	Ordering         bool          // GEMINIHOOK_ORDERING: the job id is each message's ordering key
 	Database         string        // GEMINIHOOK_FIRESTORE_DATABASE
 	Collection       string        // GEMINIHOOK_COLLECTION
 	Lease            time.Duration // GEMINIHOOK_LEASE
@@ -134,6 +135,16 @@ var variables = []variable{
 				return err
 			}
 			c.MetadataKeys = strings.Join(keys, ",")
+			return nil
+		}},
+	{Variable{"GEMINIHOOK_ORDERING", "false", false,
+		"`true`: each message carries the job id as its ordering key, so that a subscription with message ordering enabled gets one job's events in the order they were published (not Gemini's order: its deliveries are not ordered). A failed publish holds up no other job.", "true"},
+		func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return errors.New("want true or false")
+			}
+			c.Ordering = b
 			return nil
 		}},
 	{Variable{"GEMINIHOOK_FIRESTORE_DATABASE", DefaultDatabase, false,

@@ -223,6 +223,8 @@ func NewService(cfg Config, p Parts) (*Service, error) {
 		// and the Release would double with Gemini's retry); the Timeout is
 		// only an upper bound on top.
 		Timeout: cfg.RequestTimeout,
+		// GEMINIHOOK_ORDERING: the job id as ordering key.
+		Ordering: cfg.Ordering,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)

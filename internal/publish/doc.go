@@ -39,13 +39,31 @@
 // attempt. NotFound, InvalidArgument, PermissionDenied and the other codes
 // are answered at once.
 //
-// # No ordering keys
+// # Ordering keys (opt-in)
 //
-// Messages carry no ordering key: Gemini does not order its deliveries (a
-// retry of an older event may arrive after a newer one), so Pub/Sub ordering
-// could not restore an order that never existed, and an ordering key would
-// pause a whole key after one failed publish. Consumers order by the event's
-// own time (ce-time) if they need to.
+// Without [Options.Ordering] (the default) messages carry no ordering key.
+// With it, each message carries the job id as its ordering key
+// ([events.Event.OrderingKey]), and a subscription with message ordering
+// enabled delivers the events of one job in the order Pub/Sub received
+// them: the order in which geminihook published them, which is the order
+// in which their deliveries arrived and were claimed. Gemini does not
+// order its deliveries (a retry of an older event may arrive after a newer
+// one), so this is publish order, not the order of the events' own times
+// (ce-time). Pub/Sub orders messages of one key published in the same
+// region; one deployment of the function publishes from its region.
+//
+// The library's batching publisher pauses a key after a failed publish
+// until the caller resumes it (ResumePublish), so that a later message of
+// the key cannot overtake the failed one. Publishing here is one unary
+// call per event, with no state kept between calls, so there is no
+// client-side pause to resume: a failed publish returns its error (the
+// handler answers 503 and Gemini retries the delivery), the next publish
+// of the same key goes out as usual, and a failed key never holds up
+// another job's key. The price is that a later event of a job whose
+// publish failed may be published, and delivered, before the retry of the
+// failed one: the retry arrives later in the key's order. Consumers that
+// need the job's own order compare ce-time (or react only to terminal
+// outcomes, of which a job has one).
 //
 // # Errors and delivery semantics
 //

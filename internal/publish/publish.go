@@ -34,7 +34,8 @@ var (
 	// ErrInvalidMessage means the message breaks a Pub/Sub limit (no data
 	// and no attributes, over 10 MB, over 100 attributes, an attribute key
 	// over 256 bytes or value over 1024 bytes, a key starting with "goog",
-	// text that is not UTF-8) or Pub/Sub answered InvalidArgument.
+	// an ordering key over 1024 bytes, text that is not UTF-8) or Pub/Sub
+	// answered InvalidArgument.
 	// Retrying the same message cannot succeed.
 	ErrInvalidMessage = errors.New("publish: invalid message")
 	// ErrClosed means Close was called before the publish started.
@@ -53,6 +54,7 @@ const (
 	maxAttributes          = 100
 	maxAttributeKeyBytes   = 256
 	maxAttributeValueBytes = 1024
+	maxOrderingKeyBytes    = 1024
 )
 
 // DefaultTimeout bounds one publish (retries included) when Options.Timeout
@@ -97,6 +99,13 @@ type Options struct {
 	// a safety net for a context without a deadline; the request's context
 	// is what ends a publish in the function. Zero means DefaultTimeout.
 	Timeout time.Duration
+	// Ordering sets each message's ordering key to its
+	// events.Message.OrderingKey (the job id), so that a subscription with
+	// message ordering enabled delivers one job's events in the order they
+	// were published. Each publish stays one unary call: there is no
+	// client-side pause of a key after a failed publish (see the package
+	// documentation). False (the default) publishes without a key.
+	Ordering bool
 }
 
 // kinds are the keys Options.Topics may hold.
@@ -112,8 +121,9 @@ func (t *topic) String() string { return t.name }
 // is safe for concurrent use. Build it with New; the zero value is not
 // usable.
 type Publisher struct {
-	client  *vkit.TopicAdminClient
-	timeout time.Duration
+	client   *vkit.TopicAdminClient
+	timeout  time.Duration
+	ordering bool
 
 	def        *topic
 	byKind     map[events.Kind]*topic
@@ -155,7 +165,7 @@ func New(c *pubsub.Client, o Options) (*Publisher, error) {
 		return t, nil
 	}
 
-	p := &Publisher{client: c.TopicAdminClient, timeout: o.Timeout, byKind: map[events.Kind]*topic{}}
+	p := &Publisher{client: c.TopicAdminClient, timeout: o.Timeout, ordering: o.Ordering, byKind: map[events.Kind]*topic{}}
 	if p.timeout <= 0 {
 		p.timeout = DefaultTimeout
 	}
@@ -185,7 +195,7 @@ func New(c *pubsub.Client, o Options) (*Publisher, error) {
 
 // Publish sends m to the topic of kind (its Options.Topics entry, else
 // Options.Topic) in one Publish RPC and returns the message ID assigned by
-// Pub/Sub. Transient failures are retried until ctx ends (or
+// Pub/Sub. With Options.Ordering the message carries m.OrderingKey. Transient failures are retried until ctx ends (or
 // Options.Timeout passes); when Publish returns, nothing of the call is
 // left running, so nothing is sent after it. m is not retained: the caller
 // may reuse it as soon as Publish returns.
@@ -213,7 +223,14 @@ func (p *Publisher) publish(ctx context.Context, t *topic, m events.Message) (st
 	if p.closed {
 		return "", ErrClosed
 	}
+	var key string
+	if p.ordering {
+		key = m.OrderingKey
+	}
 	if err := checkMessage(m); err != nil {
+		return "", err
+	}
+	if err := checkOrderingKey(key); err != nil {
 		return "", err
 	}
 	// A request that has already timed out must not start a publish that
@@ -229,7 +246,7 @@ func (p *Publisher) publish(ctx context.Context, t *topic, m events.Message) (st
 	r := &retryer{backoff: retryBackoff}
 	res, err := p.client.Publish(ctx, &pubsubpb.PublishRequest{
 		Topic:    t.name,
-		Messages: []*pubsubpb.PubsubMessage{{Data: m.Data, Attributes: m.Attributes}},
+		Messages: []*pubsubpb.PubsubMessage{{Data: m.Data, Attributes: m.Attributes, OrderingKey: key}},
 	}, gax.WithRetry(func() gax.Retryer { return r }))
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
@@ -324,6 +341,15 @@ func EnsureTopics(ctx context.Context, c *pubsub.Client, names ...string) error 
 		if err != nil && status.Code(err) != codes.AlreadyExists {
 			return fmt.Errorf("%w: create topic %s: %w", ErrUnavailable, f, err)
 		}
+	}
+	return nil
+}
+
+// checkOrderingKey enforces Pub/Sub's limits on an ordering key: at most
+// 1024 bytes of UTF-8 ("" is no key).
+func checkOrderingKey(key string) error {
+	if len(key) > maxOrderingKeyBytes || !utf8.ValidString(key) {
+		return fmt.Errorf("%w: ordering key of %d bytes (limit %d) or not UTF-8", ErrInvalidMessage, len(key), maxOrderingKeyBytes)
 	}
 	return nil
 }
