@@ -362,7 +362,8 @@ func (h *handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		return fmt.Errorf("%w (seen by this instance)", ledger.ErrTokenReused)
 	}
 	cctx, cspan := h.client(ctx, "firestore claim", systemFirestore)
-	lease, err := h.Ledger.Claim(cctx, ledger.Delivery{WebhookID: d.msg.ID, EventType: d.eventType, Envelope: body, Token: d.msg.TokenID})
+	lease, err := h.Ledger.Claim(cctx, ledger.Delivery{WebhookID: d.msg.ID, EventType: d.eventType, Envelope: body, Token: d.msg.TokenID,
+		Scheme: string(d.msg.Scheme), ReceivedAt: received}) // what `geminihook replay` rebuilds the event from
 	endSpan(cspan, err)
 	if tok := d.msg.TokenID; tok != "" && (err == nil || errors.Is(err, ledger.ErrPublished) || errors.Is(err, ledger.ErrInFlight)) {
 		h.tokens.add(tok, d.msg.ID) // the ledger has bound it to this id

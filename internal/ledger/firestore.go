@@ -23,6 +23,9 @@ const (
 	fieldMessageID   = "message_id"
 	fieldEnvelope    = "envelope"
 	fieldExpireAt    = "expire_at"
+	fieldScheme      = "scheme"
+	fieldReceivedAt  = "received_at"
+	fieldKind        = "kind"
 )
 
 // tokenDocument binds a single-use token to the delivery it authenticated
@@ -47,6 +50,12 @@ type document struct {
 	MessageID   string    `firestore:"message_id,omitempty"`
 	Envelope    []byte    `firestore:"envelope,omitempty"`
 	ExpireAt    time.Time `firestore:"expire_at"`
+	Scheme      string    `firestore:"scheme,omitempty"`
+	ReceivedAt  time.Time `firestore:"received_at,omitempty"`
+	// Kind is set on the token bindings that share the collection
+	// (tokenDocument, "jwt_token") and never on a delivery record: List
+	// reads both and leaves the bindings out.
+	Kind string `firestore:"kind,omitempty"`
 }
 
 func (d *document) record() *Record {
@@ -61,6 +70,8 @@ func (d *document) record() *Record {
 		MessageID:   d.MessageID,
 		Envelope:    d.Envelope,
 		ExpireAt:    d.ExpireAt.UTC(),
+		Scheme:      d.Scheme,
+		ReceivedAt:  d.ReceivedAt.UTC(),
 	}
 }
 
@@ -157,6 +168,14 @@ func (f *Firestore) Claim(ctx context.Context, d Delivery) (*Lease, error) {
 				{Path: fieldLeaseUntil, Value: now.Add(f.o.Lease)},
 				{Path: fieldAttempts, Value: int64(attempt)},
 			}
+			// The attempt that takes over is the one whose event is
+			// published: its delivery facts are what a replay rebuilds.
+			if d.Scheme != "" {
+				updates = append(updates, firestore.Update{Path: fieldScheme, Value: d.Scheme})
+			}
+			if !d.ReceivedAt.IsZero() {
+				updates = append(updates, firestore.Update{Path: fieldReceivedAt, Value: d.ReceivedAt.UTC()})
+			}
 		}
 		// The precondition makes read-and-write atomic without a transaction:
 		// it fails if anyone wrote the record since we read it.
@@ -239,14 +258,22 @@ func (f *Firestore) fresh(d Delivery, now time.Time) *document {
 		FirstSeenAt: now,
 		Envelope:    storedEnvelope(d.Envelope),
 		ExpireAt:    now.Add(f.o.Retention),
+		Scheme:      d.Scheme,
+		ReceivedAt:  d.ReceivedAt.UTC(),
 	}
 }
 
 // freshUpdates overwrites an expired record as if it were new.
 func (f *Firestore) freshUpdates(d Delivery, now time.Time) []firestore.Update {
-	var env any = firestore.Delete
+	var env, scheme, received any = firestore.Delete, firestore.Delete, firestore.Delete
 	if e := storedEnvelope(d.Envelope); e != nil {
 		env = e
+	}
+	if d.Scheme != "" {
+		scheme = d.Scheme
+	}
+	if !d.ReceivedAt.IsZero() {
+		received = d.ReceivedAt.UTC()
 	}
 	return []firestore.Update{
 		{Path: fieldWebhookID, Value: d.WebhookID},
@@ -259,6 +286,8 @@ func (f *Firestore) freshUpdates(d Delivery, now time.Time) []firestore.Update {
 		{Path: fieldMessageID, Value: firestore.Delete},
 		{Path: fieldEnvelope, Value: env},
 		{Path: fieldExpireAt, Value: now.Add(f.o.Retention)},
+		{Path: fieldScheme, Value: scheme},
+		{Path: fieldReceivedAt, Value: received},
 	}
 }
 

@@ -109,6 +109,13 @@ type Delivery struct {
 	// for the retention period, in the same commit as a new record, and
 	// refuses it for any other webhook id with ErrTokenReused.
 	Token string
+	// Scheme names the signature scheme that verified the delivery ("v1",
+	// "v1a", "jwt") and ReceivedAt is when it arrived: the delivery facts
+	// of the published event, stored (when set) in the same commit as the
+	// record so that a replay can rebuild the event from the envelope.
+	// A takeover stores those of the attempt that took over.
+	Scheme     string
+	ReceivedAt time.Time
 }
 
 // TokenDocumentID is the Firestore document id binding a token: "jwt_" and
@@ -139,6 +146,8 @@ type Record struct {
 	MessageID   string    // "" until published
 	Envelope    []byte    // nil when not stored
 	ExpireAt    time.Time
+	Scheme      string    // Delivery.Scheme of the last claim; "" when not recorded
+	ReceivedAt  time.Time // Delivery.ReceivedAt of the last claim (microseconds); zero when not recorded
 }
 
 // Options configures a ledger. The zero value gives the defaults.

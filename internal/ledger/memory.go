@@ -83,6 +83,14 @@ func (m *Memory) Claim(ctx context.Context, d Delivery) (*Lease, error) {
 		}}
 		m.records[d.WebhookID] = r
 	}
+	// As in Firestore: a fresh record holds the claim's delivery facts, a
+	// takeover replaces those it was given (at Firestore's precision).
+	if d.Scheme != "" {
+		r.Scheme = d.Scheme
+	}
+	if !d.ReceivedAt.IsZero() {
+		r.ReceivedAt = d.ReceivedAt.UTC().Truncate(time.Microsecond)
+	}
 	r.State = StateProcessing
 	r.LeaseUntil = now.Add(m.o.Lease)
 	r.Attempts++
