@@ -29,6 +29,7 @@ const EntryPoint = "GeminiWebhook"
 
 func init() {
 	functions.HTTP(EntryPoint, serveLazily)
+	functions.HTTP(WatchEntryPoint, serveWatchLazily)
 }
 
 // lazy builds the production Service on first use. A failed build is

@@ -142,6 +142,7 @@ var commands = []command{
 	{"keys", "make a whsec_ secret, Ed25519 and RSA keys and their JWKS", runKeys},
 	{"load", "load a local receiver like Gemini; check nothing is lost, doubled or forged", runLoad},
 	{"version", "print the version, VCS revision and Go version of this binary", runVersion},
+	{"webhooks", "manage the Gemini webhooks of the project and their signing secrets", runWebhooks},
 }
 
 func main() {
