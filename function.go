@@ -3,10 +3,14 @@
 // JWT), records it once in a Firestore ledger, and publishes a normalized
 // job event (CloudEvents on Pub/Sub).
 //
-// Deployed as a Cloud Function (2nd gen), the entry point is GeminiWebhook.
-// init only registers it; the handler is built on the first request from
-// the environment (see LoadConfig), and a broken configuration is answered
-// 503 and logged rather than crashing the instance.
+// Deployed as a Cloud Function (2nd gen), the entry point is GeminiWebhook
+// ([EntryPoint]); the same source also holds GeminiWebhookWatch
+// ([WatchEntryPoint]), a private function that Cloud Scheduler calls to log
+// the state of the project's Gemini webhooks. init only registers them;
+// each handler is built on its first request from the environment (see
+// [LoadConfig]), and a broken configuration is answered 503 and logged
+// rather than crashing the instance. [NewService] is the one composition of
+// the receiver, for the function, the local serve command and the tests.
 package geminihook
 
 import (
@@ -32,7 +36,7 @@ func init() {
 	functions.HTTP(WatchEntryPoint, serveWatchLazily)
 }
 
-// lazy builds the production Service on first use. A failed build is
+// lazy builds the production [Service] on first use. A failed build is
 // answered 503 and logged, and tried again after buildRetry: a
 // configuration fixed by a new revision needs no code change, and a
 // transient failure heals by itself.

@@ -1,6 +1,8 @@
 // Package secretstest runs a loopback Secret Manager for tests: a real gRPC
-// server on 127.0.0.1 that implements the two calls geminihook makes
-// (ListSecretVersions and AccessSecretVersion), with state that a test can
+// server on 127.0.0.1 that implements the calls geminihook makes
+// (ListSecretVersions and AccessSecretVersion for the function;
+// AddSecretVersion, DisableSecretVersion and EnableSecretVersion for
+// `geminihook webhooks`, in admin.go), with state that a test can
 // change while a client is using it (add, disable and enable versions,
 // corrupt a checksum, take the service down, stop and restart it).
 //
