@@ -36,7 +36,7 @@ const (
 	MaxJWTLifetime = time.Hour
 )
 
-// Config is geminihook's whole configuration. LoadConfig fills it from the
+// Config is geminihook's whole configuration. [LoadConfig] fills it from the
 // environment; every field has a default except ProjectID.
 type Config struct {
 	ProjectID        string        // GOOGLE_CLOUD_PROJECT
@@ -67,7 +67,7 @@ type Config struct {
 	Revision string
 }
 
-// Variable describes one environment variable that LoadConfig reads.
+// Variable describes one environment variable that [LoadConfig] reads.
 type Variable struct {
 	Name     string
 	Default  string // "" when there is none
@@ -78,14 +78,14 @@ type Variable struct {
 	Example string
 }
 
-// variable binds a Variable to the Config field it sets.
+// variable binds a Variable to the [Config] field it sets.
 type variable struct {
 	Variable
 	set func(c *Config, v string) error
 }
 
 // variables is the one list of what geminihook reads from its environment.
-// The README table, the Terraform module and Variables are kept equal to it
+// The README table, the Terraform module and [Variables] are kept equal to it
 // by tests.
 var variables = []variable{
 	{Variable{"GOOGLE_CLOUD_PROJECT", "", true,
@@ -219,7 +219,7 @@ func durationSetter(field func(*Config) *time.Duration) func(*Config, string) er
 	}
 }
 
-// Variables lists the environment variables LoadConfig reads, in the order
+// Variables lists the environment variables [LoadConfig] reads, in the order
 // of the README's table.
 func Variables() []Variable {
 	vs := make([]Variable, len(variables))
@@ -229,12 +229,12 @@ func Variables() []Variable {
 	return vs
 }
 
-// ErrConfig is wrapped by every error LoadConfig returns.
+// ErrConfig is wrapped by every error [LoadConfig] returns.
 var ErrConfig = errors.New("geminihook: invalid configuration")
 
 // LoadConfig reads the configuration through getenv (os.Getenv in
 // production) and applies defaults. It reports every missing or invalid
-// variable at once, in one error that wraps ErrConfig.
+// variable at once, in one error that wraps [ErrConfig].
 func LoadConfig(getenv func(string) string) (Config, error) {
 	var c Config
 	var problems []string

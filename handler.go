@@ -56,7 +56,7 @@ type Publisher interface {
 	Quarantine(ctx context.Context, m events.Message) (string, error)
 }
 
-// Deps is what NewHandler needs. Ledger, Publisher and at least one of
+// Deps is what [NewHandler] needs. Ledger, Publisher and at least one of
 // Verifier and Routed are required; the rest have defaults.
 type Deps struct {
 	// Verifier checks deliveries at "/": the project (v1) scheme only,
@@ -74,9 +74,9 @@ type Deps struct {
 	Logger    *slog.Logger     // nil: discard
 	Now       func() time.Time // nil: time.Now
 
-	// MaxBodyBytes bounds the body; 0 means DefaultMaxBodyBytes.
+	// MaxBodyBytes bounds the body; 0 means [DefaultMaxBodyBytes].
 	MaxBodyBytes int64
-	// RequestTimeout bounds one delivery's work; 0 means DefaultRequestTimeout.
+	// RequestTimeout bounds one delivery's work; 0 means [DefaultRequestTimeout].
 	RequestTimeout time.Duration
 	// Tracer makes the delivery's server span and the client spans of its
 	// ledger and Pub/Sub calls; nil: no tracing.
@@ -441,7 +441,7 @@ func endSpan(s trace.Span, err error) {
 	s.End()
 }
 
-// readBody reads the whole body, at most MaxBodyBytes (a larger declared
+// readBody reads the whole body, at most [Deps.MaxBodyBytes] (a larger declared
 // Content-Length is refused unread), by the body deadline: a body that
 // stalls or trickles holds the request slot only until then.
 func (h *handler) readBody(w http.ResponseWriter, r *http.Request, deadline time.Time) ([]byte, error) {

@@ -148,9 +148,9 @@ func signV1(t testing.TB, secret, id string, ts time.Time, body []byte) http.Hea
 	mac.Write([]byte(id + "." + stamp + "."))
 	mac.Write(body)
 	h := http.Header{}
-	h.Set("webhook-id", id)
-	h.Set("webhook-timestamp", stamp)
-	h.Set("webhook-signature", "v1,"+base64.StdEncoding.EncodeToString(mac.Sum(nil)))
+	h.Set(verify.HeaderID, id)
+	h.Set(verify.HeaderTimestamp, stamp)
+	h.Set(verify.HeaderSignature, "v1,"+base64.StdEncoding.EncodeToString(mac.Sum(nil)))
 	return h
 }
 
@@ -181,7 +181,7 @@ func TestHandlerAnswers(t *testing.T) {
 		{"no headers", "POST", func() http.Header { return http.Header{} }, good, 400, ResultInvalidHeaders},
 		{"bad timestamp", "POST", func() http.Header {
 			h := signV1(t, testSecret, "msg_1", testNow, good)
-			h.Set("webhook-timestamp", "soon")
+			h.Set(verify.HeaderTimestamp, "soon")
 			return h
 		}, good, 400, ResultInvalidHeaders},
 		{"forged", "POST", func() http.Header {
@@ -410,7 +410,7 @@ func TestHandlerLogs(t *testing.T) {
 			t.Errorf("log line without severity: %s", l)
 		}
 	}
-	sig := strings.TrimPrefix(h.Get("webhook-signature"), "v1,")
+	sig := strings.TrimPrefix(h.Get(verify.HeaderSignature), "v1,")
 	for _, secret := range []string{"MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", sig, "BODY-MARKER"} {
 		if strings.Contains(f.logs.String(), secret) {
 			t.Errorf("log contains %q", secret)

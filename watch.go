@@ -47,7 +47,7 @@ const (
 // watchTimeout bounds one run: the key, the list and the re-enables.
 const watchTimeout = 60 * time.Second
 
-// WatchConfig is the watcher's configuration (LoadWatchConfig).
+// WatchConfig is the watcher's configuration ([LoadWatchConfig]).
 type WatchConfig struct {
 	ProjectID    string     // GOOGLE_CLOUD_PROJECT
 	APIKeySecret string     // GEMINIHOOK_WATCH_API_KEY_SECRET, full name projects/P/secrets/S
@@ -55,7 +55,7 @@ type WatchConfig struct {
 	LogLevel     slog.Level // GEMINIHOOK_LOG_LEVEL
 }
 
-// WatchVariables lists the environment variables LoadWatchConfig reads,
+// WatchVariables lists the environment variables [LoadWatchConfig] reads,
 // for the deployment's documentation and tests.
 func WatchVariables() []Variable {
 	return []Variable{
@@ -76,7 +76,7 @@ var (
 )
 
 // LoadWatchConfig reads the watcher's configuration through getenv. Errors
-// wrap ErrConfig and name every problem at once.
+// wrap [ErrConfig] and name every problem at once.
 func LoadWatchConfig(getenv func(string) string) (WatchConfig, error) {
 	c := WatchConfig{ProjectID: strings.TrimSpace(getenv("GOOGLE_CLOUD_PROJECT"))}
 	var problems []string
@@ -110,7 +110,7 @@ func LoadWatchConfig(getenv func(string) string) (WatchConfig, error) {
 	return c, nil
 }
 
-// WatchParts are what a Watcher is built from besides its configuration.
+// WatchParts are what a [Watcher] is built from besides its configuration.
 type WatchParts struct {
 	// SecretManager reads the API key; required.
 	SecretManager *secretmanager.Client
@@ -133,7 +133,7 @@ type Watcher struct {
 	keyTimeout time.Duration
 }
 
-// NewWatcher returns a Watcher. It makes no network call.
+// NewWatcher returns a [Watcher]. It makes no network call.
 func NewWatcher(cfg WatchConfig, p WatchParts) (*Watcher, error) {
 	if p.SecretManager == nil {
 		return nil, fmt.Errorf("%w: the watcher needs a Secret Manager client", ErrConfig)
@@ -159,7 +159,7 @@ func NewWatcher(cfg WatchConfig, p WatchParts) (*Watcher, error) {
 	return &Watcher{cfg: cfg, sm: p.SecretManager, api: api, log: log, keyTimeout: keyTimeout}, nil
 }
 
-// NewWatcherFromEnv builds the production Watcher: configuration through
+// NewWatcherFromEnv builds the production [Watcher]: configuration through
 // getenv, a Secret Manager client with the runtime's credentials, logs on w.
 func NewWatcherFromEnv(ctx context.Context, getenv func(string) string, w io.Writer) (*Watcher, error) {
 	cfg, err := LoadWatchConfig(getenv)
@@ -275,7 +275,7 @@ func (wt *Watcher) Run(ctx context.Context) (*WatchSummary, error) {
 	return sum, errors.Join(errs...)
 }
 
-// watchFunction builds the production Watcher on first use, as function
+// watchFunction builds the production [Watcher] on first use, as function
 // does the receiver; a failed build is answered 503 and retried after
 // buildRetry.
 var watchFunction = &lazy{

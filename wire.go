@@ -25,30 +25,30 @@ import (
 	"github.com/geminihook/geminihook/verify"
 )
 
-// Clients are the cloud clients a Service uses. SecretManager may be nil
-// when no Secret Manager secret is read (v1 off or Parts.Secrets given, and
-// no route tokens or Parts.RouteTokens given).
+// Clients are the cloud clients a [Service] uses. SecretManager may be nil
+// when no Secret Manager secret is read (v1 off or [Parts.Secrets] given, and
+// no route tokens or [Parts.RouteTokens] given).
 type Clients struct {
 	Firestore     *firestore.Client
 	PubSub        *pubsub.Client
 	SecretManager *secretmanager.Client
 }
 
-// Parts are what a Service is built from besides its Config: the one
-// composition of geminihook, for the Cloud Function (NewFromEnv: cloud
+// Parts are what a [Service] is built from besides its [Config]: the one
+// composition of geminihook, for the Cloud Function ([NewFromEnv]: cloud
 // clients only), the local serve command (static secrets and tokens, an
-// in-memory ledger) and the tests. Every field but Clients.PubSub may be
+// in-memory ledger) and the tests. Every field but [Clients.PubSub] may be
 // left zero.
 type Parts struct {
 	Clients
 	// Secrets gives the v1 signing secrets; nil: every enabled version of
-	// Config.Secret in Secret Manager (v1 off when Config.Secret is "").
+	// [Config.Secret] in Secret Manager (v1 off when [Config.Secret] is "").
 	Secrets verify.SecretSource
 	// RouteTokens gives the route tokens; nil: every enabled version of
-	// Config.RouteTokens in Secret Manager (per-request deliveries off when
-	// Config.RouteTokens is "").
+	// [Config.RouteTokens] in Secret Manager (per-request deliveries off when
+	// [Config.RouteTokens] is "").
 	RouteTokens TokenSource
-	// Ledger; nil: the Firestore ledger on Clients.Firestore.
+	// Ledger; nil: the Firestore ledger on [Clients.Firestore].
 	Ledger Ledger
 	// WrapPublisher, when set, wraps the Pub/Sub publisher (a test's fault
 	// switch).
@@ -67,12 +67,12 @@ type Parts struct {
 // must release on shutdown.
 type Service struct {
 	http.Handler
-	// Topics are the full names of every topic the Service publishes to.
+	// Topics are the full names of every topic the [Service] publishes to.
 	Topics  []string
 	closers []func() error
 }
 
-// Close flushes the publishers and closes every client the Service owns.
+// Close flushes the publishers and closes every client the [Service] owns.
 func (s *Service) Close() error {
 	var errs []error
 	for i := len(s.closers) - 1; i >= 0; i-- {
@@ -88,12 +88,12 @@ func NewLogger(w io.Writer, cfg Config) *slog.Logger {
 	}))
 }
 
-// NewFromEnv builds the production Service: it reads the configuration
+// NewFromEnv builds the production [Service]: it reads the configuration
 // through getenv, logs to w, and constructs the cloud clients (which honour
 // FIRESTORE_EMULATOR_HOST and PUBSUB_EMULATOR_HOST). It makes no network
 // call: Secret Manager, Firestore and Pub/Sub are first reached by a
 // request, so a backend that is down is answered 503 and recovers without
-// a restart. Errors wrap ErrConfig when the configuration is at fault.
+// a restart. Errors wrap [ErrConfig] when the configuration is at fault.
 func NewFromEnv(ctx context.Context, getenv func(string) string, w io.Writer) (*Service, error) {
 	cfg, err := LoadConfig(getenv)
 	if err != nil {
@@ -144,10 +144,10 @@ func NewFromEnv(ctx context.Context, getenv func(string) string, w io.Writer) (*
 	return s, nil
 }
 
-// NewService composes a Service from a configuration and its parts. The
+// NewService composes a [Service] from a configuration and its parts. The
 // clients stay the caller's (Close does not close them). It makes no
 // network call, and logs once which schemes it accepts where. Errors wrap
-// ErrConfig.
+// [ErrConfig].
 func NewService(cfg Config, p Parts) (*Service, error) {
 	logger := p.Logger
 	if logger == nil {

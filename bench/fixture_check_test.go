@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/geminihook/geminihook/events"
+	"github.com/geminihook/geminihook/verify"
 	"github.com/geminihook/geminihook/verify/verifytest"
 )
 
@@ -35,7 +36,7 @@ func TestFixture(t *testing.T) {
 	t.Run("signer", func(t *testing.T) {
 		id := s.newID()
 		ts, _ := strconv.ParseInt(d.ts, 10, 64)
-		got := s.header(id).Get("Webhook-Signature")
+		got := s.header(id).Get(verify.HeaderSignature)
 		if want := verifytest.V1Token(secret, id, time.Unix(ts, 0), body); got != want {
 			t.Errorf("signature = %q, want verifytest's %q", got, want)
 		}
@@ -107,7 +108,7 @@ func TestFixture(t *testing.T) {
 			checkAnswer(t, "duplicate", tc.geminihook, s.header(id), "duplicate", id)
 
 			forged := s.header(s.newID())
-			forged.Set("Webhook-Signature", "v1,"+strings.Repeat("A", 43)+"=")
+			forged.Set(verify.HeaderSignature, "v1,"+strings.Repeat("A", 43)+"=")
 			if code, _ := tc.geminihook(forged); code != http.StatusUnauthorized {
 				t.Errorf("forged delivery: status %d, want 401", code)
 			}

@@ -175,12 +175,20 @@ func (s *signer) header(id string) http.Header {
 	s.mac.Write(s.d.body)
 	s.sum = s.mac.Sum(s.sum[:0])
 	return http.Header{
-		"Content-Type":      {"application/json"},
-		"Webhook-Id":        {id},
-		"Webhook-Timestamp": {s.d.ts},
-		"Webhook-Signature": {"v1," + base64.StdEncoding.EncodeToString(s.sum)},
+		"Content-Type":     {"application/json"},
+		canonicalID:        {id},
+		canonicalTimestamp: {s.d.ts},
+		canonicalSignature: {"v1," + base64.StdEncoding.EncodeToString(s.sum)},
 	}
 }
+
+// The header names as net/http's canonical keys, made once: header builds
+// a map by hand, as a server receives it.
+var (
+	canonicalID        = http.CanonicalHeaderKey(verify.HeaderID)
+	canonicalTimestamp = http.CanonicalHeaderKey(verify.HeaderTimestamp)
+	canonicalSignature = http.CanonicalHeaderKey(verify.HeaderSignature)
+)
 
 // slot is a swappable handler behind one registered functions-framework
 // function: each benchmark installs a fresh fixture.

@@ -34,6 +34,7 @@ import (
 	"github.com/geminihook/geminihook/internal/ledger"
 	"github.com/geminihook/geminihook/internal/publish"
 	"github.com/geminihook/geminihook/internal/secrets/secretstest"
+	"github.com/geminihook/geminihook/verify"
 	"github.com/geminihook/geminihook/verify/verifytest"
 )
 
@@ -337,7 +338,7 @@ func (s *stack) sign(scheme, id string, ts time.Time, body []byte) http.Header {
 
 func (s *stack) signWith(sg *verifytest.Signer, scheme, id string, ts time.Time, body []byte) http.Header {
 	h := sg.Header(scheme, id, ts, body)
-	for _, tok := range strings.Fields(h.Get("webhook-signature")) {
+	for _, tok := range strings.Fields(h.Get(verify.HeaderSignature)) {
 		s.forbid(tok)
 		if _, sig, ok := strings.Cut(tok, ","); ok {
 			s.forbid(sig) // v1 and v1a: base64 of the MAC or signature
@@ -395,7 +396,7 @@ var httpClient = &http.Client{Timeout: 30 * time.Second}
 // their owner configures Gemini.
 func (s *stack) do(method string, h http.Header, body []byte) reply {
 	path := "/"
-	if sig := h.Get("webhook-signature"); sig != "" && !strings.Contains(" "+sig, " v1,") {
+	if sig := h.Get(verify.HeaderSignature); sig != "" && !strings.Contains(" "+sig, " v1,") {
 		path = "/r/" + routeToken
 	}
 	return s.doAt(method, path, h, body)

@@ -12,6 +12,7 @@ import (
 
 	geminihook "github.com/geminihook/geminihook"
 	"github.com/geminihook/geminihook/events"
+	"github.com/geminihook/geminihook/verify"
 	"github.com/geminihook/geminihook/verify/verifytest"
 )
 
@@ -48,7 +49,7 @@ func TestOwnership(t *testing.T) {
 	}
 	unpadded := func(scheme string) http.Header {
 		h := s.sign(scheme, newID(), now, body)
-		h.Set("webhook-signature", strings.TrimRight(h.Get("webhook-signature"), "="))
+		h.Set(verify.HeaderSignature, strings.TrimRight(h.Get(verify.HeaderSignature), "="))
 		return h
 	}
 	tests := []struct {
@@ -138,7 +139,7 @@ func TestJWTOneDelivery(t *testing.T) {
 	s.psCalls.Reset()
 	for i := range 3 {
 		replay := h.Clone()
-		replay.Set("webhook-id", newID())
+		replay.Set(verify.HeaderID, newID())
 		forged := []byte(fmt.Sprintf(`{"type":"batch.succeeded","data":{"id":"batch_attacker_%d","output_file_uri":"gs://attacker/x"}}`, i))
 		if r := s.post(replay, forged); r.status != 401 {
 			t.Errorf("replay %d with a new webhook-id and body: %d %q, want 401", i, r.status, r.body)
@@ -153,7 +154,7 @@ func TestJWTOneDelivery(t *testing.T) {
 	// Another instance has not seen the token: the ledger refuses it.
 	other := newStack(t, setup{project: s.project, noTopics: true})
 	replay := h.Clone()
-	replay.Set("webhook-id", newID())
+	replay.Set(verify.HeaderID, newID())
 	if r := other.post(replay, []byte(`{"type":"batch.succeeded","data":{"id":"batch_attacker"}}`)); r.status != 401 {
 		t.Errorf("replay at another instance: %d %q, want 401", r.status, r.body)
 	}

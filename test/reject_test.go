@@ -9,6 +9,7 @@ import (
 
 	geminihook "github.com/geminihook/geminihook"
 	"github.com/geminihook/geminihook/events"
+	"github.com/geminihook/geminihook/verify"
 	"github.com/geminihook/geminihook/verify/verifytest"
 )
 
@@ -64,7 +65,7 @@ func TestRejectedCostNoBackendCall(t *testing.T) {
 		{"body changed after signing", "POST", func() http.Header { return s.sign("v1", id, now, body) }, append(bytes.Clone(body), ' '), 401, geminihook.ResultBadSignature},
 		{"v1 signature of another id", "POST", func() http.Header {
 			h := s.sign("v1", "msg_other", now, body)
-			h.Set("webhook-id", id)
+			h.Set(verify.HeaderID, id)
 			return h
 		}, body, 401, geminihook.ResultBadSignature},
 		{"stale", "POST", func() http.Header { return s.sign("v1", id, now.Add(-10*time.Minute), body) }, body, 401, geminihook.ResultStaleTimestamp},
@@ -73,17 +74,17 @@ func TestRejectedCostNoBackendCall(t *testing.T) {
 		{"no headers", "POST", func() http.Header { return http.Header{} }, body, 400, geminihook.ResultInvalidHeaders},
 		{"no signature", "POST", func() http.Header {
 			h := s.sign("v1", id, now, body)
-			h.Del("webhook-signature")
+			h.Del(verify.HeaderSignature)
 			return h
 		}, body, 400, geminihook.ResultInvalidHeaders},
 		{"timestamp not a number", "POST", func() http.Header {
 			h := s.sign("v1", id, now, body)
-			h.Set("webhook-timestamp", "yesterday")
+			h.Set(verify.HeaderTimestamp, "yesterday")
 			return h
 		}, body, 400, geminihook.ResultInvalidHeaders},
 		{"repeated webhook-id", "POST", func() http.Header {
 			h := s.sign("v1", id, now, body)
-			h.Add("webhook-id", "msg_second")
+			h.Add(verify.HeaderID, "msg_second")
 			return h
 		}, body, 400, geminihook.ResultInvalidHeaders},
 		{"id over its limit", "POST", func() http.Header {

@@ -4,10 +4,10 @@ import "errors"
 
 // The error vocabulary of the package. Every error returned by this package
 // wraps exactly one of these, so callers decide with errors.Is. The HTTP
-// layer maps them as follows: ErrMissingHeaders and ErrInvalidHeaders → 400;
-// ErrNoMatchingSignature, ErrSchemeDisabled, ErrTimestampTooOld and
-// ErrTimestampTooNew → 401;
-// ErrKeysUnavailable → 503. ErrInvalidSecret and ErrInvalidOptions are
+// layer maps them as follows: [ErrMissingHeaders] and [ErrInvalidHeaders] → 400;
+// [ErrNoMatchingSignature], [ErrSchemeDisabled], [ErrTimestampTooOld] and
+// [ErrTimestampTooNew] → 401;
+// [ErrKeysUnavailable] → 503. [ErrInvalidSecret] and [ErrInvalidOptions] are
 // configuration errors reported by constructors.
 var (
 	// ErrMissingHeaders: webhook-id, webhook-timestamp or webhook-signature
@@ -21,7 +21,7 @@ var (
 	// including JWTs whose claims (exp, nbf, iat, aud, iss) do not hold.
 	ErrNoMatchingSignature = errors.New("verify: no matching signature")
 	// ErrSchemeDisabled: webhook-signature holds tokens only of schemes this
-	// Verifier does not accept (v1 without secrets, v1a without a JWKS, a
+	// [Verifier] does not accept (v1 without secrets, v1a without a JWKS, a
 	// JWT without a JWKS or without an audience). Precheck reports it before
 	// the body is read.
 	ErrSchemeDisabled = errors.New("verify: signature scheme not accepted here")
@@ -38,10 +38,10 @@ var (
 	// ErrInvalidSecret: an HMAC secret is empty, not base64 or of a length
 	// outside [MinSecretBytes, MaxSecretBytes].
 	ErrInvalidSecret = errors.New("verify: invalid webhook secret")
-	// ErrInvalidJWKS: a JWKS document is not JSON, over MaxJWKSBytes, or
-	// holds no usable key. Returned by ParseJWKS and, wrapped, by
-	// JWKS.Refresh; the last good key set stays in use.
+	// ErrInvalidJWKS: a JWKS document is not JSON, over [MaxJWKSBytes], or
+	// holds no usable key. Returned by [ParseJWKS] and, wrapped, by
+	// [JWKS.Refresh]; the last good key set stays in use.
 	ErrInvalidJWKS = errors.New("verify: invalid JWKS")
-	// ErrInvalidOptions: New or NewJWKS was given an unusable configuration.
+	// ErrInvalidOptions: [New] or [NewJWKS] was given an unusable configuration.
 	ErrInvalidOptions = errors.New("verify: invalid options")
 )

@@ -22,9 +22,9 @@ func Example() {
 		return
 	}
 	h := http.Header{}
-	h.Set("Webhook-Id", "msg_p5jXN8AQM9LWM0D4loKWxJek")
-	h.Set("Webhook-Timestamp", "1614265330")
-	h.Set("Webhook-Signature", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
+	h.Set(verify.HeaderID, "msg_p5jXN8AQM9LWM0D4loKWxJek")
+	h.Set(verify.HeaderTimestamp, "1614265330")
+	h.Set(verify.HeaderSignature, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
 
 	msg, err := v.Verify(context.Background(), h, []byte(`{"test": 2432232314}`))
 	fmt.Println(msg.ID, msg.Scheme, msg.Timestamp.Format(time.RFC3339), err)

@@ -9,7 +9,7 @@ import (
 )
 
 // Limits on the webhook headers. A header over its limit is answered with
-// ErrInvalidHeaders before any cryptography runs.
+// [ErrInvalidHeaders] before any cryptography runs.
 const (
 	// MaxIDBytes bounds webhook-id. Ids are opaque (Gemini sends
 	// "msg_<uuid>"); 1 KiB leaves room for any sender's format.
@@ -26,19 +26,34 @@ const (
 	MaxSignatureTokens = 8
 )
 
-// Canonical and lower-case spellings of the header names. net/http delivers
-// canonical keys; the lower-case ones cover hand-built header maps.
+// The Standard Webhooks headers of a delivery, as Gemini names them. Header
+// names are case-insensitive: [net/http.Header.Get] and
+// [net/http.Header.Set] take these as they are.
 const (
-	hdrID        = "Webhook-Id"
-	hdrTimestamp = "Webhook-Timestamp"
-	hdrSignature = "Webhook-Signature"
-	lowID        = "webhook-id"
-	lowTimestamp = "webhook-timestamp"
-	lowSignature = "webhook-signature"
+	// HeaderID names the header with the delivery's id ("msg_…" from
+	// Gemini), the same on every retry of one delivery: the key that
+	// deduplicates it. See [MaxIDBytes].
+	HeaderID = "webhook-id"
+	// HeaderTimestamp names the header with the time the delivery was
+	// signed, in decimal Unix seconds; [Options.Tolerance] bounds its
+	// distance from now. See [MaxTimestampDigits].
+	HeaderTimestamp = "webhook-timestamp"
+	// HeaderSignature names the header with the space-separated signature
+	// tokens: "v1,<base64>", "v1a,<base64>" or a compact JWT. See
+	// [MaxSignatureHeaderBytes] and [MaxSignatureTokens].
+	HeaderSignature = "webhook-signature"
+)
+
+// The canonical spellings of the header names: net/http delivers canonical
+// keys; the lower-case names above cover hand-built header maps.
+var (
+	hdrID        = http.CanonicalHeaderKey(HeaderID)
+	hdrTimestamp = http.CanonicalHeaderKey(HeaderTimestamp)
+	hdrSignature = http.CanonicalHeaderKey(HeaderSignature)
 )
 
 // headerValue returns the single value of a header. Absent or empty is
-// ErrMissingHeaders; more than one value is ErrInvalidHeaders, because a
+// [ErrMissingHeaders]; more than one value is [ErrInvalidHeaders], because a
 // repeated id, timestamp or signature header makes the message ambiguous.
 func headerValue(h http.Header, canonical, lower string) (string, error) {
 	vs := h[canonical]
@@ -54,7 +69,7 @@ func headerValue(h http.Header, canonical, lower string) (string, error) {
 	return vs[0], nil
 }
 
-// checkID applies MaxIDBytes and refuses a webhook-id that is not valid
+// checkID applies [MaxIDBytes] and refuses a webhook-id that is not valid
 // UTF-8 or holds a control character (C0, DEL or C1): the id becomes the
 // CloudEvents id, and JSON and Pub/Sub would turn two such ids into one.
 func checkID(id string) error {
@@ -73,7 +88,7 @@ func checkID(id string) error {
 }
 
 // parseTimestamp accepts only a plain decimal integer of Unix seconds: no
-// sign, no spaces, no fraction, at most MaxTimestampDigits digits.
+// sign, no spaces, no fraction, at most [MaxTimestampDigits] digits.
 func parseTimestamp(s string) (int64, error) {
 	if len(s) == 0 || len(s) > MaxTimestampDigits {
 		return 0, fmt.Errorf("%w: webhook-timestamp: want 1 to %d digits", ErrInvalidHeaders, MaxTimestampDigits)
@@ -114,8 +129,8 @@ type sigHeader struct {
 }
 
 // parseSignatureHeader splits webhook-signature into sh's tokens separated by one
-// or more spaces. It fails (ErrInvalidHeaders) only on limits: more than
-// MaxSignatureHeaderBytes bytes, more than MaxSignatureTokens tokens, or no
+// or more spaces. It fails ([ErrInvalidHeaders]) only on limits: more than
+// [MaxSignatureHeaderBytes] bytes, more than [MaxSignatureTokens] tokens, or no
 // token at all. A token it cannot make sense of is kept as tokMalformed, so
 // that it never spoils another token that verifies.
 func parseSignatureHeader(s string, sh *sigHeader) error {

@@ -96,12 +96,12 @@ type jwk struct {
 }
 
 // ParseJWKS reads a JWK Set document (RFC 7517). It keeps RSA keys with a
-// key id, a modulus of MinRSABits to MaxRSABits bits, an odd exponent ≥ 3,
+// key id, a modulus of [MinRSABits] to [MaxRSABits] bits, an odd exponent ≥ 3,
 // and alg RS256 or none given; and OKP keys of curve Ed25519 (alg EdDSA,
 // Ed25519 or none). Keys with use other than "sig", other key types and
 // curves, and a repeated key id are skipped, not fatal. Errors wrap
-// ErrInvalidJWKS: not a JSON object with a "keys" array, more than
-// MaxJWKSBytes or MaxJWKSKeys, or no usable key at all (so a broken set never
+// [ErrInvalidJWKS]: not a JSON object with a "keys" array, more than
+// [MaxJWKSBytes] or [MaxJWKSKeys], or no usable key at all (so a broken set never
 // replaces a working one).
 func ParseJWKS(data []byte) (*KeySet, error) {
 	if len(data) > MaxJWKSBytes {
@@ -193,7 +193,7 @@ func decodeB64URL(s string) ([]byte, error) {
 	return base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
 }
 
-// JWKSOptions configures NewJWKS. Zero values select the defaults.
+// JWKSOptions configures [NewJWKS]. Zero values select the defaults.
 type JWKSOptions struct {
 	// URL of the JWK Set: an absolute http or https URL. Required.
 	URL string
@@ -247,7 +247,7 @@ type flight struct {
 }
 
 // NewJWKS returns a JWKS for o.URL. It does no I/O: the first Keys call
-// fetches. It fails with ErrInvalidOptions when the URL is not an absolute
+// fetches. It fails with [ErrInvalidOptions] when the URL is not an absolute
 // http(s) URL or a duration is negative.
 func NewJWKS(o JWKSOptions) (*JWKS, error) {
 	if err := checkJWKSURL(o.URL); err != nil {
@@ -315,7 +315,7 @@ func SafeJWKSURL(s string) bool {
 // Keys returns the current key set. When the cached set has expired (or
 // none is cached) and the cooldown allows, it fetches first; if that fails
 // the stale set is returned. With nothing cached and no successful fetch
-// the error wraps ErrKeysUnavailable (and the fetch error).
+// the error wraps [ErrKeysUnavailable] (and the fetch error).
 func (j *JWKS) Keys(ctx context.Context) (*KeySet, error) {
 	if c := j.cur.Load(); c != nil && j.now().Before(c.expires) {
 		return c.set, nil
@@ -338,8 +338,8 @@ func (j *JWKS) Keys(ctx context.Context) (*KeySet, error) {
 // Refresh fetches the set now unless a fetch happened within the cooldown;
 // it reports whether a new set was loaded. A caller arriving while a fetch
 // is in flight waits for that fetch and shares its result. It implements
-// Refresher. Errors wrap ErrKeysUnavailable (transport, status other than
-// 200) or ErrInvalidJWKS (body), or are ctx's error; the previous set stays
+// [Refresher]. Errors wrap [ErrKeysUnavailable] (transport, status other than
+// 200) or [ErrInvalidJWKS] (body), or are ctx's error; the previous set stays
 // in use.
 func (j *JWKS) Refresh(ctx context.Context) (bool, error) {
 	return j.fetch(ctx)

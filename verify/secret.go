@@ -26,13 +26,13 @@ type SecretSource interface {
 	// Secrets returns the HMAC keys currently valid (already decoded bytes).
 	// Must be cheap: called per request. Callers must not modify the result.
 	// An error means no key is usable (e.g. Secret Manager unreachable with
-	// nothing cached); Verify reports it wrapped in ErrKeysUnavailable.
+	// nothing cached); [Verifier.Verify] reports it wrapped in [ErrKeysUnavailable].
 	Secrets(ctx context.Context) ([][]byte, error)
 }
 
-// Refresher is optionally implemented by a SecretSource. When no v1 token
-// matches, the Verifier calls Refresh once; if it reports true (new material
-// was loaded, i.e. it was not within its cooldown), the Verifier checks the
+// Refresher is optionally implemented by a [SecretSource]. When no v1 token
+// matches, the [Verifier] calls Refresh once; if it reports true (new material
+// was loaded, i.e. it was not within its cooldown), the [Verifier] checks the
 // v1 tokens once more against the fresh secrets. An error from Refresh is
 // treated like false: the cached secrets stay authoritative.
 type Refresher interface {
@@ -42,7 +42,7 @@ type Refresher interface {
 // ParseSecret decodes a Standard Webhooks secret: an optional "whsec_" prefix
 // followed by standard base64, padded or not. Surrounding ASCII whitespace
 // (such as the newline a Secret Manager payload often ends with) is ignored.
-// The error wraps ErrInvalidSecret and never contains the secret itself.
+// The error wraps [ErrInvalidSecret] and never contains the secret itself.
 func ParseSecret(s string) ([]byte, error) {
 	s = strings.TrimSpace(s)
 	s = strings.TrimPrefix(s, secretPrefix)
@@ -64,11 +64,11 @@ func ParseSecret(s string) ([]byte, error) {
 	return key, nil
 }
 
-// StaticSecrets returns a SecretSource holding fixed secrets, each parsed
-// with ParseSecret. Because its signature cannot return an error, a bad
+// StaticSecrets returns a [SecretSource] holding fixed secrets, each parsed
+// with [ParseSecret]. Because its signature cannot return an error, a bad
 // secret (or none at all) is reported by the source itself: its Secrets
-// method returns an error wrapping ErrInvalidSecret, and New checks a static
-// source eagerly and fails with that error, so a Verifier is never built on
+// method returns an error wrapping [ErrInvalidSecret], and [New] checks a static
+// source eagerly and fails with that error, so a [Verifier] is never built on
 // a broken static configuration.
 func StaticSecrets(secrets ...string) SecretSource {
 	s := &staticSecrets{}
@@ -94,7 +94,7 @@ type staticSecrets struct {
 }
 
 // Secrets returns the parsed secrets, or the parse error wrapping
-// ErrInvalidSecret.
+// [ErrInvalidSecret].
 func (s *staticSecrets) Secrets(context.Context) ([][]byte, error) {
 	return s.keys, s.err
 }

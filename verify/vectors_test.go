@@ -100,9 +100,9 @@ func loadVectors(t testing.TB) vectorFile {
 
 func vecHeader(v vector) http.Header {
 	h := http.Header{}
-	h.Set("webhook-id", v.ID)
-	h.Set("webhook-timestamp", v.Timestamp)
-	h.Set("webhook-signature", v.Signature)
+	h.Set(verify.HeaderID, v.ID)
+	h.Set(verify.HeaderTimestamp, v.Timestamp)
+	h.Set(verify.HeaderSignature, v.Signature)
 	return h
 }
 
@@ -197,9 +197,9 @@ func TestStandardVectorFailures(t *testing.T) {
 		{name: "line-break-in-signature", id: stdID, ts: stdTS, sig: lineBreak, now: now, want: verify.ErrNoMatchingSignature},
 		{name: "nonzero-padding-bits", id: stdID, ts: stdTS, sig: paddingBits, now: now, want: verify.ErrNoMatchingSignature},
 		{name: "v1-comma-alone", id: stdID, ts: stdTS, sig: "v1,", now: now, want: verify.ErrNoMatchingSignature},
-		{name: "missing-id", ts: stdTS, sig: stdSig, now: now, omit: "webhook-id", want: verify.ErrMissingHeaders},
-		{name: "missing-timestamp", id: stdID, sig: stdSig, now: now, omit: "webhook-timestamp", want: verify.ErrMissingHeaders},
-		{name: "missing-signature", id: stdID, ts: stdTS, now: now, omit: "webhook-signature", want: verify.ErrMissingHeaders},
+		{name: "missing-id", ts: stdTS, sig: stdSig, now: now, omit: verify.HeaderID, want: verify.ErrMissingHeaders},
+		{name: "missing-timestamp", id: stdID, sig: stdSig, now: now, omit: verify.HeaderTimestamp, want: verify.ErrMissingHeaders},
+		{name: "missing-signature", id: stdID, ts: stdTS, now: now, omit: verify.HeaderSignature, want: verify.ErrMissingHeaders},
 		{name: "non-integer-timestamp", id: stdID, ts: "1614265330.5", sig: stdSig, now: now, want: verify.ErrInvalidHeaders},
 		{name: "too-old-5min-1s", id: stdID, ts: stdTS, sig: stdSig, now: now.Add(5*time.Minute + time.Second), want: verify.ErrTimestampTooOld},
 		{name: "too-new-5min-1s", id: stdID, ts: stdTS, sig: stdSig, now: now.Add(-5*time.Minute - time.Second), want: verify.ErrTimestampTooNew},
@@ -212,7 +212,7 @@ func TestStandardVectorFailures(t *testing.T) {
 				t.Fatal(err)
 			}
 			h := http.Header{}
-			for k, val := range map[string]string{"webhook-id": tt.id, "webhook-timestamp": tt.ts, "webhook-signature": tt.sig} {
+			for k, val := range map[string]string{verify.HeaderID: tt.id, verify.HeaderTimestamp: tt.ts, verify.HeaderSignature: tt.sig} {
 				if k != tt.omit {
 					h.Set(k, val)
 				}

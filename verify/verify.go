@@ -18,12 +18,12 @@ import (
 	"time"
 )
 
-// DefaultTolerance is the replay window used when Options.Tolerance is zero:
+// DefaultTolerance is the replay window used when [Options.Tolerance] is zero:
 // webhook-timestamp may be this far in the past or the future.
 const DefaultTolerance = 5 * time.Minute
 
 // DefaultMaxTokenLifetime is the longest JWT lifetime accepted when
-// Options.MaxTokenLifetime is zero. A delivery's token needs minutes; a
+// [Options.MaxTokenLifetime] is zero. A delivery's token needs minutes; a
 // token good for a day is one a thief can use for a day.
 const DefaultMaxTokenLifetime = time.Hour
 
@@ -49,7 +49,7 @@ type Message struct {
 	// Scheme is the scheme of the token that verified.
 	Scheme Scheme
 	// KeyID names the key that verified: for v1 the decimal index of the
-	// matching secret in the slice SecretSource.Secrets returned ("0" is the
+	// matching secret in the slice [SecretSource.Secrets] returned ("0" is the
 	// first; useful to see when an old secret is still in use during a
 	// rotation); for v1a the kid of the matching Ed25519 JWK ("" if it has
 	// none); for jwt the kid of the JWT header.
@@ -81,10 +81,10 @@ type Options struct {
 	Issuer string
 	// MaxTokenLifetime bounds a JWT's lifetime: exp - iat, or exp - now
 	// without iat, may exceed it by at most Tolerance. Zero means
-	// DefaultMaxTokenLifetime.
+	// [DefaultMaxTokenLifetime].
 	MaxTokenLifetime time.Duration
 	// Tolerance is the replay window for webhook-timestamp and the leeway
-	// for JWT exp and nbf. Zero means DefaultTolerance; negative is refused.
+	// for JWT exp and nbf. Zero means [DefaultTolerance]; negative is refused.
 	Tolerance time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -107,10 +107,10 @@ type Verifier struct {
 	macs      macPools
 }
 
-// New builds a Verifier. It does no network I/O. It fails with
-// ErrInvalidOptions when neither Secrets nor JWKSURL is set, Tolerance is
+// New builds a [Verifier]. It does no network I/O. It fails with
+// [ErrInvalidOptions] when neither Secrets nor JWKSURL is set, Tolerance is
 // negative, or JWKSURL is not an absolute http(s) URL; and with an error
-// wrapping ErrInvalidSecret when Secrets is a StaticSecrets source holding a
+// wrapping [ErrInvalidSecret] when Secrets is a [StaticSecrets] source holding a
 // bad secret.
 func New(o Options) (*Verifier, error) {
 	if o.Secrets == nil && o.JWKSURL == "" {
@@ -160,11 +160,11 @@ func (v *Verifier) Schemes() []Scheme {
 }
 
 // Precheck runs every check of Verify that needs no body and no key: the
-// three headers present (ErrMissingHeaders) and well formed
-// (ErrInvalidHeaders), the timestamp within the tolerance
-// (ErrTimestampTooOld, ErrTimestampTooNew), and at least one token of a
-// scheme v accepts (ErrSchemeDisabled when the only tokens are of schemes
-// it does not accept, ErrNoMatchingSignature when none is usable at all).
+// three headers present ([ErrMissingHeaders]) and well formed
+// ([ErrInvalidHeaders]), the timestamp within the tolerance
+// ([ErrTimestampTooOld], [ErrTimestampTooNew]), and at least one token of a
+// scheme v accepts ([ErrSchemeDisabled] when the only tokens are of schemes
+// it does not accept, [ErrNoMatchingSignature] when none is usable at all).
 // A server calls it before reading the body, so that a request that can
 // never verify costs no read. It does no I/O.
 func (v *Verifier) Precheck(h http.Header) error {
@@ -175,10 +175,10 @@ func (v *Verifier) Precheck(h http.Header) error {
 // Verify checks one delivery: h are its headers (http.Header as net/http
 // gives them; lower-case keys are accepted too) and body its raw body,
 // exactly as received. Checks run cheapest first: Precheck's, then the
-// signature tokens (ErrNoMatchingSignature). A delivery is valid when any
+// signature tokens ([ErrNoMatchingSignature]). A delivery is valid when any
 // token verifies; tokens of unknown versions and malformed tokens are
 // skipped. When the keys cannot be obtained and nothing else verified, the
-// error wraps ErrKeysUnavailable. Signatures are compared in constant time.
+// error wraps [ErrKeysUnavailable]. Signatures are compared in constant time.
 // Error texts never contain secrets, signatures or the body.
 func (v *Verifier) Verify(ctx context.Context, h http.Header, body []byte) (Message, error) {
 	c := check{body: body}
@@ -196,15 +196,15 @@ func (v *Verifier) Verify(ctx context.Context, h http.Header, body []byte) (Mess
 // parse reads the three headers into c, applies the replay window and
 // classifies the signature tokens.
 func (v *Verifier) parse(h http.Header, c *check) error {
-	id, err := headerValue(h, hdrID, lowID)
+	id, err := headerValue(h, hdrID, HeaderID)
 	if err != nil {
 		return err
 	}
-	tsText, err := headerValue(h, hdrTimestamp, lowTimestamp)
+	tsText, err := headerValue(h, hdrTimestamp, HeaderTimestamp)
 	if err != nil {
 		return err
 	}
-	sigText, err := headerValue(h, hdrSignature, lowSignature)
+	sigText, err := headerValue(h, hdrSignature, HeaderSignature)
 	if err != nil {
 		return err
 	}

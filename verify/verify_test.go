@@ -22,6 +22,14 @@ import (
 	"github.com/geminihook/geminihook/verify/verifytest"
 )
 
+// The header names as net/http's canonical keys, for header maps built by
+// hand (Set canonicalises; a map literal does not).
+var (
+	canonicalID        = http.CanonicalHeaderKey(verify.HeaderID)
+	canonicalTimestamp = http.CanonicalHeaderKey(verify.HeaderTimestamp)
+	canonicalSignature = http.CanonicalHeaderKey(verify.HeaderSignature)
+)
+
 var body = []byte(`{"type":"batch.succeeded","data":{"id":"batch_1"}}`)
 
 const id = "msg_2f1c9a52-7d43-4c8e-9b0a-3e6f5d4c2b1a"
@@ -114,7 +122,7 @@ func TestRotation(t *testing.T) {
 	c := &verifytest.Signer{Secrets: []string{"whsec_" + base64.StdEncoding.EncodeToString([]byte("a third secret, in no verifier"))}}
 	tokA := verifytest.V1Token(verifytest.Secret, id, t0, body)
 	tokB := verifytest.V1Token(verifytest.SecondSecret, id, t0, body)
-	tokC := c.V1(id, t0, body).Get("Webhook-Signature")
+	tokC := c.V1(id, t0, body).Get(verify.HeaderSignature)
 	v, err := verify.New(verify.Options{
 		Secrets: verify.StaticSecrets(verifytest.Secret, verifytest.SecondSecret),
 		Now:     func() time.Time { return t0 },
@@ -197,7 +205,7 @@ func TestTolerance(t *testing.T) {
 func TestHeaders(t *testing.T) {
 	e := newEnv(t, verify.Options{})
 	valid := e.a.V1(id, t0, body)
-	tok := valid.Get("Webhook-Signature")
+	tok := valid.Get(verify.HeaderSignature)
 	ts := strconv.FormatInt(t0.Unix(), 10)
 	raw := strings.TrimPrefix(tok, "v1,")
 	mac := mustB64(raw)
@@ -207,50 +215,50 @@ func TestHeaders(t *testing.T) {
 		want error
 	}{
 		{"valid", valid, nil},
-		{"lower-case keys", http.Header{"webhook-id": {id}, "webhook-timestamp": {ts}, "webhook-signature": {tok}}, nil},
-		{"no id", cloneHeader(valid, map[string]string{"Webhook-Id": "\x00"}), verify.ErrMissingHeaders},
-		{"empty id", cloneHeader(valid, map[string]string{"Webhook-Id": ""}), verify.ErrMissingHeaders},
-		{"no timestamp", cloneHeader(valid, map[string]string{"Webhook-Timestamp": "\x00"}), verify.ErrMissingHeaders},
-		{"no signature", cloneHeader(valid, map[string]string{"Webhook-Signature": "\x00"}), verify.ErrMissingHeaders},
-		{"empty signature", cloneHeader(valid, map[string]string{"Webhook-Signature": ""}), verify.ErrMissingHeaders},
+		{"lower-case keys", http.Header{verify.HeaderID: {id}, verify.HeaderTimestamp: {ts}, verify.HeaderSignature: {tok}}, nil},
+		{"no id", cloneHeader(valid, map[string]string{verify.HeaderID: "\x00"}), verify.ErrMissingHeaders},
+		{"empty id", cloneHeader(valid, map[string]string{verify.HeaderID: ""}), verify.ErrMissingHeaders},
+		{"no timestamp", cloneHeader(valid, map[string]string{verify.HeaderTimestamp: "\x00"}), verify.ErrMissingHeaders},
+		{"no signature", cloneHeader(valid, map[string]string{verify.HeaderSignature: "\x00"}), verify.ErrMissingHeaders},
+		{"empty signature", cloneHeader(valid, map[string]string{verify.HeaderSignature: ""}), verify.ErrMissingHeaders},
 		{"svix headers are not read", http.Header{"Svix-Id": {id}, "Svix-Timestamp": {ts}, "Svix-Signature": {tok}}, verify.ErrMissingHeaders},
-		{"repeated id", http.Header{"Webhook-Id": {id, id}, "Webhook-Timestamp": {ts}, "Webhook-Signature": {tok}}, verify.ErrInvalidHeaders},
-		{"repeated timestamp", http.Header{"Webhook-Id": {id}, "Webhook-Timestamp": {ts, ts}, "Webhook-Signature": {tok}}, verify.ErrInvalidHeaders},
-		{"repeated signature", http.Header{"Webhook-Id": {id}, "Webhook-Timestamp": {ts}, "Webhook-Signature": {tok, tok}}, verify.ErrInvalidHeaders},
-		{"id too long", cloneHeader(valid, map[string]string{"Webhook-Id": strings.Repeat("x", verify.MaxIDBytes+1)}), verify.ErrInvalidHeaders},
-		{"timestamp plus sign", cloneHeader(valid, map[string]string{"Webhook-Timestamp": "+" + ts}), verify.ErrInvalidHeaders},
-		{"timestamp negative", cloneHeader(valid, map[string]string{"Webhook-Timestamp": "-" + ts}), verify.ErrInvalidHeaders},
-		{"timestamp leading space", http.Header{"Webhook-Id": {id}, "Webhook-Timestamp": {" " + ts}, "Webhook-Signature": {tok}}, verify.ErrInvalidHeaders},
-		{"timestamp trailing space", http.Header{"Webhook-Id": {id}, "Webhook-Timestamp": {ts + " "}, "Webhook-Signature": {tok}}, verify.ErrInvalidHeaders},
-		{"timestamp fraction", cloneHeader(valid, map[string]string{"Webhook-Timestamp": ts + ".0"}), verify.ErrInvalidHeaders},
-		{"timestamp exponent", cloneHeader(valid, map[string]string{"Webhook-Timestamp": "1.767e9"}), verify.ErrInvalidHeaders},
-		{"timestamp hex", cloneHeader(valid, map[string]string{"Webhook-Timestamp": "0x6953b880"}), verify.ErrInvalidHeaders},
-		{"timestamp arabic digits", cloneHeader(valid, map[string]string{"Webhook-Timestamp": "١٧٦٧٠٠٠٠٠٠"}), verify.ErrInvalidHeaders},
-		{"timestamp milliseconds far future", cloneHeader(valid, map[string]string{"Webhook-Timestamp": ts + "000"}), verify.ErrTimestampTooNew},
-		{"timestamp 19 digits", cloneHeader(valid, map[string]string{"Webhook-Timestamp": strings.Repeat("9", 19)}), verify.ErrInvalidHeaders},
-		{"timestamp zero", cloneHeader(valid, map[string]string{"Webhook-Timestamp": "0"}), verify.ErrTimestampTooOld},
-		{"signature too long", cloneHeader(valid, map[string]string{"Webhook-Signature": tok + " v9," + strings.Repeat("A", verify.MaxSignatureHeaderBytes)}), verify.ErrInvalidHeaders},
-		{"too many tokens", cloneHeader(valid, map[string]string{"Webhook-Signature": strings.Repeat("v2,x ", verify.MaxSignatureTokens) + tok}), verify.ErrInvalidHeaders},
-		{"max tokens", cloneHeader(valid, map[string]string{"Webhook-Signature": strings.Repeat("v2,x ", verify.MaxSignatureTokens-1) + tok}), nil},
-		{"only spaces", http.Header{"Webhook-Id": {id}, "Webhook-Timestamp": {ts}, "Webhook-Signature": {"   "}}, verify.ErrInvalidHeaders},
-		{"extra spaces", cloneHeader(valid, map[string]string{"Webhook-Signature": "  v1,AAAA   " + tok + "  "}), nil},
-		{"malformed tokens around a good one", cloneHeader(valid, map[string]string{"Webhook-Signature": "garbage v1, ,v1 v1,!!! v1a,@@ a.b.c v2," + raw + " " + tok}), nil},
+		{"repeated id", http.Header{canonicalID: {id, id}, canonicalTimestamp: {ts}, canonicalSignature: {tok}}, verify.ErrInvalidHeaders},
+		{"repeated timestamp", http.Header{canonicalID: {id}, canonicalTimestamp: {ts, ts}, canonicalSignature: {tok}}, verify.ErrInvalidHeaders},
+		{"repeated signature", http.Header{canonicalID: {id}, canonicalTimestamp: {ts}, canonicalSignature: {tok, tok}}, verify.ErrInvalidHeaders},
+		{"id too long", cloneHeader(valid, map[string]string{verify.HeaderID: strings.Repeat("x", verify.MaxIDBytes+1)}), verify.ErrInvalidHeaders},
+		{"timestamp plus sign", cloneHeader(valid, map[string]string{verify.HeaderTimestamp: "+" + ts}), verify.ErrInvalidHeaders},
+		{"timestamp negative", cloneHeader(valid, map[string]string{verify.HeaderTimestamp: "-" + ts}), verify.ErrInvalidHeaders},
+		{"timestamp leading space", http.Header{canonicalID: {id}, canonicalTimestamp: {" " + ts}, canonicalSignature: {tok}}, verify.ErrInvalidHeaders},
+		{"timestamp trailing space", http.Header{canonicalID: {id}, canonicalTimestamp: {ts + " "}, canonicalSignature: {tok}}, verify.ErrInvalidHeaders},
+		{"timestamp fraction", cloneHeader(valid, map[string]string{verify.HeaderTimestamp: ts + ".0"}), verify.ErrInvalidHeaders},
+		{"timestamp exponent", cloneHeader(valid, map[string]string{verify.HeaderTimestamp: "1.767e9"}), verify.ErrInvalidHeaders},
+		{"timestamp hex", cloneHeader(valid, map[string]string{verify.HeaderTimestamp: "0x6953b880"}), verify.ErrInvalidHeaders},
+		{"timestamp arabic digits", cloneHeader(valid, map[string]string{verify.HeaderTimestamp: "١٧٦٧٠٠٠٠٠٠"}), verify.ErrInvalidHeaders},
+		{"timestamp milliseconds far future", cloneHeader(valid, map[string]string{verify.HeaderTimestamp: ts + "000"}), verify.ErrTimestampTooNew},
+		{"timestamp 19 digits", cloneHeader(valid, map[string]string{verify.HeaderTimestamp: strings.Repeat("9", 19)}), verify.ErrInvalidHeaders},
+		{"timestamp zero", cloneHeader(valid, map[string]string{verify.HeaderTimestamp: "0"}), verify.ErrTimestampTooOld},
+		{"signature too long", cloneHeader(valid, map[string]string{verify.HeaderSignature: tok + " v9," + strings.Repeat("A", verify.MaxSignatureHeaderBytes)}), verify.ErrInvalidHeaders},
+		{"too many tokens", cloneHeader(valid, map[string]string{verify.HeaderSignature: strings.Repeat("v2,x ", verify.MaxSignatureTokens) + tok}), verify.ErrInvalidHeaders},
+		{"max tokens", cloneHeader(valid, map[string]string{verify.HeaderSignature: strings.Repeat("v2,x ", verify.MaxSignatureTokens-1) + tok}), nil},
+		{"only spaces", http.Header{canonicalID: {id}, canonicalTimestamp: {ts}, canonicalSignature: {"   "}}, verify.ErrInvalidHeaders},
+		{"extra spaces", cloneHeader(valid, map[string]string{verify.HeaderSignature: "  v1,AAAA   " + tok + "  "}), nil},
+		{"malformed tokens around a good one", cloneHeader(valid, map[string]string{verify.HeaderSignature: "garbage v1, ,v1 v1,!!! v1a,@@ a.b.c v2," + raw + " " + tok}), nil},
 		// Every Standard Webhooks reference library compares the padded
 		// text: one signature, one spelling.
-		{"unpadded v1", cloneHeader(valid, map[string]string{"Webhook-Signature": strings.TrimRight(tok, "=")}), verify.ErrNoMatchingSignature},
-		{"v1 alone", cloneHeader(valid, map[string]string{"Webhook-Signature": "v1,"}), verify.ErrNoMatchingSignature},
-		{"comma alone", cloneHeader(valid, map[string]string{"Webhook-Signature": ","}), verify.ErrNoMatchingSignature},
-		{"no version", cloneHeader(valid, map[string]string{"Webhook-Signature": raw}), verify.ErrNoMatchingSignature},
-		{"unknown version, right mac", cloneHeader(valid, map[string]string{"Webhook-Signature": "v2," + raw}), verify.ErrNoMatchingSignature},
-		{"upper-case version", cloneHeader(valid, map[string]string{"Webhook-Signature": "V1," + raw}), verify.ErrNoMatchingSignature},
-		{"trailing comma part", cloneHeader(valid, map[string]string{"Webhook-Signature": tok + ",extra"}), verify.ErrNoMatchingSignature},
-		{"truncated mac", cloneHeader(valid, map[string]string{"Webhook-Signature": "v1," + base64.StdEncoding.EncodeToString(mac[:31])}), verify.ErrNoMatchingSignature},
-		{"longer mac", cloneHeader(valid, map[string]string{"Webhook-Signature": "v1," + base64.StdEncoding.EncodeToString(append(mac, 0))}), verify.ErrNoMatchingSignature},
-		{"url-safe base64", cloneHeader(valid, map[string]string{"Webhook-Signature": "v1," + base64.URLEncoding.EncodeToString(mac)}), errIfURLDiffers(mac)},
-		{"tab separator", cloneHeader(valid, map[string]string{"Webhook-Signature": "v2,x\t" + tok}), verify.ErrNoMatchingSignature},
-		{"other id", cloneHeader(valid, map[string]string{"Webhook-Id": id + "x"}), verify.ErrNoMatchingSignature},
-		{"other timestamp", cloneHeader(valid, map[string]string{"Webhook-Timestamp": strconv.FormatInt(t0.Unix()+1, 10)}), verify.ErrNoMatchingSignature},
-		{"leading zero timestamp", cloneHeader(valid, map[string]string{"Webhook-Timestamp": "0" + ts}), verify.ErrNoMatchingSignature},
+		{"unpadded v1", cloneHeader(valid, map[string]string{verify.HeaderSignature: strings.TrimRight(tok, "=")}), verify.ErrNoMatchingSignature},
+		{"v1 alone", cloneHeader(valid, map[string]string{verify.HeaderSignature: "v1,"}), verify.ErrNoMatchingSignature},
+		{"comma alone", cloneHeader(valid, map[string]string{verify.HeaderSignature: ","}), verify.ErrNoMatchingSignature},
+		{"no version", cloneHeader(valid, map[string]string{verify.HeaderSignature: raw}), verify.ErrNoMatchingSignature},
+		{"unknown version, right mac", cloneHeader(valid, map[string]string{verify.HeaderSignature: "v2," + raw}), verify.ErrNoMatchingSignature},
+		{"upper-case version", cloneHeader(valid, map[string]string{verify.HeaderSignature: "V1," + raw}), verify.ErrNoMatchingSignature},
+		{"trailing comma part", cloneHeader(valid, map[string]string{verify.HeaderSignature: tok + ",extra"}), verify.ErrNoMatchingSignature},
+		{"truncated mac", cloneHeader(valid, map[string]string{verify.HeaderSignature: "v1," + base64.StdEncoding.EncodeToString(mac[:31])}), verify.ErrNoMatchingSignature},
+		{"longer mac", cloneHeader(valid, map[string]string{verify.HeaderSignature: "v1," + base64.StdEncoding.EncodeToString(append(mac, 0))}), verify.ErrNoMatchingSignature},
+		{"url-safe base64", cloneHeader(valid, map[string]string{verify.HeaderSignature: "v1," + base64.URLEncoding.EncodeToString(mac)}), errIfURLDiffers(mac)},
+		{"tab separator", cloneHeader(valid, map[string]string{verify.HeaderSignature: "v2,x\t" + tok}), verify.ErrNoMatchingSignature},
+		{"other id", cloneHeader(valid, map[string]string{verify.HeaderID: id + "x"}), verify.ErrNoMatchingSignature},
+		{"other timestamp", cloneHeader(valid, map[string]string{verify.HeaderTimestamp: strconv.FormatInt(t0.Unix()+1, 10)}), verify.ErrNoMatchingSignature},
+		{"leading zero timestamp", cloneHeader(valid, map[string]string{verify.HeaderTimestamp: "0" + ts}), verify.ErrNoMatchingSignature},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -499,7 +507,7 @@ func TestBodySignedAndTokenID(t *testing.T) {
 		}
 		wantID := ""
 		if scheme == "jwt" {
-			sum := sha256.Sum256([]byte(h.Get("Webhook-Signature")))
+			sum := sha256.Sum256([]byte(h.Get(verify.HeaderSignature)))
 			wantID = hex.EncodeToString(sum[:])
 		}
 		if m.BodySigned != (scheme != "jwt") || m.TokenID != wantID {
@@ -528,14 +536,14 @@ func TestPrecheck(t *testing.T) {
 		{"jwt", e.v, e.a.JWT(id, t0, body), nil},
 		{"no headers", e.v, http.Header{}, verify.ErrMissingHeaders},
 		{"stale", e.v, e.a.V1(id, t0.Add(-6*time.Minute), body), verify.ErrTimestampTooOld},
-		{"invalid UTF-8 id", e.v, cloneHeader(ok, map[string]string{"Webhook-Id": "msg_\xff"}), verify.ErrInvalidHeaders},
-		{"control character in id", e.v, cloneHeader(ok, map[string]string{"Webhook-Id": "msg_\x7f1"}), verify.ErrInvalidHeaders},
-		{"C1 control in id", e.v, cloneHeader(ok, map[string]string{"Webhook-Id": "msg_\u00851"}), verify.ErrInvalidHeaders},
-		{"only junk tokens", e.v, cloneHeader(ok, map[string]string{"Webhook-Signature": "v2,abc junk"}), verify.ErrNoMatchingSignature},
-		{"unpadded v1 only", e.v, cloneHeader(ok, map[string]string{"Webhook-Signature": strings.TrimRight(ok.Get("Webhook-Signature"), "=")}), verify.ErrNoMatchingSignature},
+		{"invalid UTF-8 id", e.v, cloneHeader(ok, map[string]string{verify.HeaderID: "msg_\xff"}), verify.ErrInvalidHeaders},
+		{"control character in id", e.v, cloneHeader(ok, map[string]string{verify.HeaderID: "msg_\x7f1"}), verify.ErrInvalidHeaders},
+		{"C1 control in id", e.v, cloneHeader(ok, map[string]string{verify.HeaderID: "msg_\u00851"}), verify.ErrInvalidHeaders},
+		{"only junk tokens", e.v, cloneHeader(ok, map[string]string{verify.HeaderSignature: "v2,abc junk"}), verify.ErrNoMatchingSignature},
+		{"unpadded v1 only", e.v, cloneHeader(ok, map[string]string{verify.HeaderSignature: strings.TrimRight(ok.Get(verify.HeaderSignature), "=")}), verify.ErrNoMatchingSignature},
 		{"v1a at a v1-only verifier", v1only, e.a.V1a(id, t0, body), verify.ErrSchemeDisabled},
 		{"jwt at a v1-only verifier", v1only, e.a.JWT(id, t0, body), verify.ErrSchemeDisabled},
-		{"v1a beside v1 at a v1-only verifier", v1only, cloneHeader(ok, map[string]string{"Webhook-Signature": ok.Get("Webhook-Signature") + " " + e.a.V1aToken(id, t0, body)}), nil},
+		{"v1a beside v1 at a v1-only verifier", v1only, cloneHeader(ok, map[string]string{verify.HeaderSignature: ok.Get(verify.HeaderSignature) + " " + e.a.V1aToken(id, t0, body)}), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -688,7 +696,7 @@ func TestKeysUnavailable(t *testing.T) {
 		t.Errorf("Verify(v1, JWKS down) = %v", err)
 	}
 	// A header carrying a valid v1 token beside a v1a token verifies.
-	mixed := e.a.V1aToken(id, t0, body) + " " + e.a.V1(id, t0, body).Get("Webhook-Signature")
+	mixed := e.a.V1aToken(id, t0, body) + " " + e.a.V1(id, t0, body).Get(verify.HeaderSignature)
 	if _, err := e.v.Verify(ctx, verifytest.Headers(id, t0, mixed), body); err != nil {
 		t.Errorf("Verify(v1a+v1, JWKS down) = %v", err)
 	}

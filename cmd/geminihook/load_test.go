@@ -16,6 +16,7 @@ import (
 	"github.com/geminihook/geminihook/events"
 	"github.com/geminihook/geminihook/internal/emulator"
 	"github.com/geminihook/geminihook/internal/loadtest"
+	"github.com/geminihook/geminihook/verify"
 	"github.com/geminihook/geminihook/verify/verifytest"
 )
 
@@ -116,7 +117,7 @@ func TestLoadDetectsDoublePublish(t *testing.T) {
 	}
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		id := r.Header.Get("Webhook-Id")
+		id := r.Header.Get(verify.HeaderID)
 		for range 2 {
 			srv.Publish(full, body, map[string]string{events.AttrID: id})
 		}

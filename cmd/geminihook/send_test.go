@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/geminihook/geminihook/events"
+	"github.com/geminihook/geminihook/verify"
 )
 
 func TestSampleBodies(t *testing.T) {
@@ -75,8 +76,8 @@ func (s *scripted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	a := s.answers[min(s.n, len(s.answers)-1)]
 	s.n++
-	s.ids = append(s.ids, r.Header.Get("Webhook-Id"))
-	s.sigs = append(s.sigs, r.Header.Get("Webhook-Signature"))
+	s.ids = append(s.ids, r.Header.Get(verify.HeaderID))
+	s.sigs = append(s.sigs, r.Header.Get(verify.HeaderSignature))
 	s.mu.Unlock()
 	w.WriteHeader(a.status)
 	io.WriteString(w, a.body)

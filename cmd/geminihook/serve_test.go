@@ -18,6 +18,7 @@ import (
 	"time"
 
 	geminihook "github.com/geminihook/geminihook"
+	"github.com/geminihook/geminihook/verify"
 	"github.com/geminihook/geminihook/verify/verifytest"
 )
 
@@ -209,11 +210,11 @@ func TestServeOwnership(t *testing.T) {
 	routed := "/r/" + token
 	jwt := signer.JWT(verifytest.NewWebhookID(), now, body)
 	replay := jwt.Clone()
-	replay.Set("webhook-id", verifytest.NewWebhookID())
+	replay.Set(verify.HeaderID, verifytest.NewWebhookID())
 	wrongAud := verifytest.NewSigner()
 	wrongAud.Audience = "someone-else"
 	unpadded := signer.V1(verifytest.NewWebhookID(), now, body)
-	unpadded.Set("webhook-signature", strings.TrimRight(unpadded.Get("webhook-signature"), "="))
+	unpadded.Set(verify.HeaderSignature, strings.TrimRight(unpadded.Get(verify.HeaderSignature), "="))
 	for _, tt := range []struct {
 		name, path string
 		h          http.Header
@@ -260,7 +261,7 @@ func TestServeOwnership(t *testing.T) {
 			t.Errorf("%s: %d after %v, want %d within %v", tt.name, code, took, tt.want, tt.within)
 		}
 	}
-	for _, secret := range []string{token, verifytest.Secret, jwt.Get("webhook-signature")} {
+	for _, secret := range []string{token, verifytest.Secret, jwt.Get(verify.HeaderSignature)} {
 		if strings.Contains(logs.String(), secret) {
 			t.Errorf("serve's log holds a secret, token or signature %.12s…", secret)
 		}

@@ -300,7 +300,7 @@ func newReceiver(t *testing.T, srv *pstest.Server) *receiver {
 
 func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	id := r.Header.Get("Webhook-Id")
+	id := r.Header.Get(verify.HeaderID)
 	if !rc.noVerify {
 		msg, err := rc.v.Verify(r.Context(), r.Header, body)
 		if err != nil {

@@ -126,6 +126,9 @@ func NewSecondSigner() *Signer {
 // webhook-signature set to signature.
 func Headers(id string, ts time.Time, signature string) http.Header {
 	h := http.Header{}
+	// The names of verify.HeaderID, HeaderTimestamp and HeaderSignature,
+	// spelled out: verify's own tests import this package, so it cannot
+	// import verify (TestSigner checks that the names agree).
 	h.Set("Webhook-Id", id)
 	h.Set("Webhook-Timestamp", strconv.FormatInt(ts.Unix(), 10))
 	h.Set("Webhook-Signature", signature)

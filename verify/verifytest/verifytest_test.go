@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geminihook/geminihook/verify"
 	"github.com/geminihook/geminihook/verify/verifytest"
 )
 
@@ -28,8 +29,13 @@ func TestSigner(t *testing.T) {
 	body := []byte(`{}`)
 	for _, scheme := range []string{"v1", "v1a", "jwt"} {
 		h := s.Header(scheme, "msg_1", ts, body)
-		if h.Get("Webhook-Id") != "msg_1" || h.Get("Webhook-Timestamp") != "1767000000" || h.Get("Webhook-Signature") == "" {
+		if h.Get(verify.HeaderID) != "msg_1" || h.Get(verify.HeaderTimestamp) != "1767000000" || h.Get(verify.HeaderSignature) == "" {
 			t.Errorf("Header(%s) = %v", scheme, h)
+		}
+		for _, name := range []string{verify.HeaderID, verify.HeaderTimestamp, verify.HeaderSignature} {
+			if _, ok := h[http.CanonicalHeaderKey(name)]; !ok {
+				t.Errorf("Header(%s) = %v: no %s under its canonical key", scheme, h, name)
+			}
 		}
 	}
 	sig := strings.TrimPrefix(s.V1aToken("msg_1", ts, body), "v1a,")
@@ -40,7 +46,7 @@ func TestSigner(t *testing.T) {
 		t.Error("Ed25519 key not from Ed25519Seed")
 	}
 	two := &verifytest.Signer{Secrets: []string{verifytest.Secret, verifytest.SecondSecret}}
-	if toks := strings.Fields(two.V1("msg_1", ts, body).Get("Webhook-Signature")); len(toks) != 2 || toks[0] == toks[1] {
+	if toks := strings.Fields(two.V1("msg_1", ts, body).Get(verify.HeaderSignature)); len(toks) != 2 || toks[0] == toks[1] {
 		t.Errorf("V1 with two secrets = %q, want two different tokens", toks)
 	}
 	b := verifytest.NewSecondSigner()
