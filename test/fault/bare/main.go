@@ -33,7 +33,7 @@ import (
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
 	"github.com/geminihook/geminihook/bench"
-	"github.com/geminihook/geminihook/internal/loadtest"
+	"github.com/geminihook/geminihook/internal/localnet"
 )
 
 func main() {
@@ -51,7 +51,7 @@ func run(addr string, ff bool) error {
 	if err != nil {
 		return fmt.Errorf("--addr %q: %w", addr, err)
 	}
-	if !loadtest.IsLoopbackHost(host) {
+	if !localnet.IsLoopbackHost(host) {
 		return fmt.Errorf("--addr %q: loopback only", addr)
 	}
 	ln, err := net.Listen("tcp", addr)
