@@ -318,3 +318,34 @@ func TestSourceArchiveHoldsWhatTheBuildNeeds(t *testing.T) {
 		t.Error("go list found no file of the module")
 	}
 }
+
+// message_ordering: the function gets "true" or "false", which it reads
+// back as the same setting, and the example subscriptions order messages
+// exactly when the function sets ordering keys.
+func TestMessageOrdering(t *testing.T) {
+	m := mustLoad(t)
+	sub := mustResource(t, m, "google_pubsub_subscription.example")
+	for _, on := range []bool{false, true} {
+		overrides := map[string]cty.Value{"message_ordering": cty.BoolVal(on)}
+		env := renderEnvironment(t, m, overrides)
+		cfg, err := geminihook.LoadConfig(func(k string) string {
+			switch k {
+			case "GOOGLE_CLOUD_PROJECT":
+				return "example-project"
+			case "GEMINIHOOK_ORDERING":
+				return env[k]
+			}
+			return ""
+		})
+		if err != nil || cfg.Ordering != on {
+			t.Errorf("message_ordering = %v: the function reads GEMINIHOOK_ORDERING=%q as %v, %v", on, env["GEMINIHOOK_ORDERING"], cfg.Ordering, err)
+		}
+		a := sub.Attributes["enable_message_ordering"]
+		if a == nil {
+			t.Fatal("the example subscriptions do not set enable_message_ordering")
+		}
+		if got := evalWith(t, m, a.Expr, overrides, nil); !got.RawEquals(cty.BoolVal(on)) {
+			t.Errorf("message_ordering = %v: example subscriptions enable_message_ordering = %#v", on, got)
+		}
+	}
+}

@@ -127,6 +127,7 @@ locals {
     GEMINIHOOK_TOPIC_INTERACTION  = var.per_kind_topics ? google_pubsub_topic.kind["interaction"].name : google_pubsub_topic.events.name
     GEMINIHOOK_TOPIC_VIDEO        = var.per_kind_topics ? google_pubsub_topic.kind["video"].name : google_pubsub_topic.events.name
     GEMINIHOOK_QUARANTINE_TOPIC   = google_pubsub_topic.quarantine.name
+    GEMINIHOOK_ORDERING           = tostring(var.message_ordering)
     GEMINIHOOK_FIRESTORE_DATABASE = local.firestore_database
     GEMINIHOOK_COLLECTION         = var.ledger_collection
     GEMINIHOOK_LEASE              = "${var.lease_seconds}s"

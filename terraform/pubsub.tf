@@ -62,6 +62,8 @@ resource "google_pubsub_subscription" "example" {
 
   ack_deadline_seconds       = 60
   message_retention_duration = "604800s"
+  # One job's events in publish order when the function sets ordering keys.
+  enable_message_ordering = var.message_ordering
 
   retry_policy {
     minimum_backoff = "10s"

@@ -222,6 +222,12 @@ variable "metadata_attributes" {
   }
 }
 
+variable "message_ordering" {
+  description = "Give each message the job id as its ordering key (GEMINIHOOK_ORDERING) and turn message ordering on for the example subscriptions, so that one job's events arrive in the order they were published (not Gemini's order: its deliveries are not ordered). Changing it replaces the example subscriptions."
+  type        = bool
+  default     = false
+}
+
 variable "create_example_subscriptions" {
   description = "Create one example pull subscription per event topic (<topic>-example) with retry policy, dead-letter policy and example_subscription_filter. The quarantine and dead-letter subscriptions are always created."
   type        = bool
