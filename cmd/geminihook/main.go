@@ -143,6 +143,7 @@ var commands = []command{
 	{"load", "load a local receiver like Gemini; check nothing is lost, doubled or forged", runLoad},
 	{"version", "print the version, VCS revision and Go version of this binary", runVersion},
 	{"webhooks", "manage the Gemini webhooks of the project and their signing secrets", runWebhooks},
+	{"replay", "republish recorded deliveries from the Firestore ledger (keeps ce-id, marks the run)", runReplay},
 }
 
 func main() {

@@ -296,6 +296,18 @@ func retryable(err error) bool {
 	return slices.Contains(retryCodes, s.Code())
 }
 
+// TopicFor returns the full name of the topic Publish sends events of kind
+// to.
+func (p *Publisher) TopicFor(kind events.Kind) string {
+	if t, ok := p.byKind[kind]; ok {
+		return t.name
+	}
+	return p.def.name
+}
+
+// QuarantineTopic returns the full name of the topic Quarantine sends to.
+func (p *Publisher) QuarantineTopic() string { return p.quarantine.name }
+
 // Topics returns the full names of every topic p may publish to, the
 // quarantine topic included, sorted and without duplicates.
 func (p *Publisher) Topics() []string {
