@@ -76,14 +76,14 @@ const loadExamples = `  geminihook serve --secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZI
 
 // loadOptions are the parsed flags of load.
 type loadOptions struct {
-	lo             loadtest.Options // the engine's options, all but the secrets
-	secrets        secretFlags
-	pubsub         pubsubFlags
-	settle         time.Duration
-	grace          time.Duration
-	noVerify       bool
-	json           bool
-	quiet          bool
+	lo       loadtest.Options // the engine's options, all but the secrets
+	secrets  secretFlags
+	pubsub   pubsubFlags
+	settle   time.Duration
+	grace    time.Duration
+	noVerify bool
+	json     bool
+	quiet    bool
 }
 
 func runLoad(ctx context.Context, args []string, e env) error {
