@@ -346,7 +346,7 @@ func (h *handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	}
 	received := h.Now()
 
-	ev, parseErr := events.Parse(body)
+	ev, parseErr := events.ParseValidated(body)
 	var m events.Message
 	if parseErr != nil {
 		d.result = ResultQuarantined

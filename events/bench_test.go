@@ -101,3 +101,21 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkParseValidatedMessage is BenchmarkParseMessage through
+// ParseValidated, whose Message does not validate the envelope and the
+// user_metadata again: the handler's path.
+func BenchmarkParseValidatedMessage(b *testing.B) {
+	now := time.Date(2026, 1, 22, 12, 0, 1, 0, time.UTC)
+	b.ReportAllocs()
+	for b.Loop() {
+		ev, err := ParseValidated(benchBody)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ev.WebhookID, ev.Scheme, ev.ReceivedAt = "msg_p5jXN8AQM9LWM0D4loKWxJek", "v1", now
+		if _, err := ev.Message(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

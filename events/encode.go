@@ -108,8 +108,11 @@ const EmptyBodyPlaceholder = "geminihook: empty body"
 // Errors: ErrInvalidEvent when Envelope or UserMetadata is not valid JSON,
 // ErrTooLarge when the message would exceed MaxMessageBytes (only possible
 // with a huge WebhookID or fields set by hand).
-func (e Event) Message() (Message, error) {
-	data, err := e.AppendJSON(make([]byte, 0, e.sizeHint()))
+func (e Event) Message() (Message, error) { return e.message(nil) }
+
+// message is Message; v, when not nil, is what Parse validated.
+func (e Event) message(v *validated) (Message, error) {
+	data, err := e.appendJSON(make([]byte, 0, e.sizeHint()), v)
 	if err != nil {
 		return Message{}, err
 	}
@@ -302,11 +305,15 @@ func (e Event) MarshalJSON() ([]byte, error) {
 // escaped minimally (no HTML escaping; invalid UTF-8 becomes U+FFFD);
 // times are RFC 3339 in UTC. Error: ErrInvalidEvent when Envelope or
 // UserMetadata is not valid JSON (a nil Envelope is written as null).
-func (e Event) AppendJSON(dst []byte) ([]byte, error) {
-	if len(e.Envelope) > 0 && !json.Valid(e.Envelope) {
+func (e Event) AppendJSON(dst []byte) ([]byte, error) { return e.appendJSON(dst, nil) }
+
+// appendJSON is AppendJSON; v, when not nil, is what Parse validated: a
+// field whose bytes equal it is not validated again.
+func (e Event) appendJSON(dst []byte, v *validated) ([]byte, error) {
+	if len(e.Envelope) > 0 && !v.vouches(e.Envelope, v.envelope()) && !json.Valid(e.Envelope) {
 		return dst, fmt.Errorf("%w: envelope is not valid JSON", ErrInvalidEvent)
 	}
-	if len(e.UserMetadata) > 0 && !json.Valid(e.UserMetadata) {
+	if len(e.UserMetadata) > 0 && !v.vouches(e.UserMetadata, v.userMetadata()) && !json.Valid(e.UserMetadata) {
 		return dst, fmt.Errorf("%w: user_metadata is not valid JSON", ErrInvalidEvent)
 	}
 	b := append(dst, `{"schema_version":"`+SchemaVersion+`","webhook_id":`...)

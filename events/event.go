@@ -1,7 +1,6 @@
 package events
 
 import (
-	"bytes"
 	"cmp"
 	"encoding/json"
 	"errors"
@@ -123,39 +122,80 @@ type Event struct {
 // not JSON), ErrNotObject (JSON, but not an object). The caller should
 // quarantine such a body (QuarantineMessage) rather than drop it.
 func Parse(body []byte) (*Event, error) {
+	ev := new(Event)
+	if err := parse(ev, body, nil); err != nil {
+		return nil, err
+	}
+	return ev, nil
+}
+
+// parse is Parse into ev. With keep, it also keeps there a copy of what
+// it validated, in the same allocation as the Event's copy of the body
+// (see Validated).
+func parse(ev *Event, body []byte, keep *validated) error {
 	if len(body) > MaxBodyBytes {
-		return nil, fmt.Errorf("%w: body of %d bytes, limit %d", ErrTooLarge, len(body), MaxBodyBytes)
+		return fmt.Errorf("%w: body of %d bytes, limit %d", ErrTooLarge, len(body), MaxBodyBytes)
 	}
 	env := trimSpace(body)
 	if err := checkObject(env); err != nil {
-		return nil, err
+		return err
 	}
 	// One validating pass (checkObject), then a plain scan of the members
 	// of the two objects we read: no reflection, no maps, and values are
 	// sub-slices of the envelope copy.
-	env = bytes.Clone(env)
-	var top [len(topKeys)][]byte
-	readMembers(env, topKeys[:], top[:])
-	var data [len(dataKeys)][]byte
-	if d := top[topData]; len(d) > 0 && d[0] == '{' {
-		readMembers(d, dataKeys[:], data[:])
+	size := len(env)
+	if keep != nil {
+		size *= 2
+	}
+	buf := make([]byte, size)
+	n := copy(buf, env)
+	env = buf[:n:n]
+	var top [len(topKeys)]span
+	memberSpans(env, topKeys[:], top[:])
+	var data [len(dataKeys)]span
+	if d := top[topData]; d.present() && env[d.start] == '{' {
+		memberSpans(env[d.start:d.end], dataKeys[:], data[:])
+		for i := range data {
+			if data[i].present() {
+				data[i].start += d.start
+				data[i].end += d.start
+			}
+		}
+	}
+	str := func(sp span) string { return jsonString(sp.of(env)) }
+	scalar := func(sp span) string { return jsonScalar(sp.of(env)) }
+	first := func(sps ...span) string { // the first non-empty string
+		for _, sp := range sps {
+			if s := str(sp); s != "" {
+				return s
+			}
+		}
+		return ""
 	}
 
-	ev := &Event{
-		Type:     jsonString(top[topType]),
-		Version:  jsonString(top[topVersion]),
+	*ev = Event{
+		Type:     str(top[topType]),
+		Version:  str(top[topVersion]),
 		Envelope: env,
 	}
 	ev.Kind, ev.Outcome = Classify(ev.Type)
 	ev.Terminal = ev.Outcome.Terminal()
-	ev.EventTime = parseTime(jsonString(top[topTimestamp]))
-	ev.JobID = jsonScalar(data[dataID])
-	ev.OutputURI = firstString(data[dataOutputFileURI], data[dataOutputFileURICamel], data[dataVideoURI], data[dataVideoURICamel])
-	ev.FileName = firstString(data[dataFileName], data[dataFileNameCamel])
-	ev.ErrorCode = cmp.Or(jsonScalar(data[dataErrorCode]), jsonScalar(data[dataErrorCodeCamel]))
-	ev.ErrorMessage = firstString(data[dataErrorMessage], data[dataErrorMessageCamel])
-	ev.UserMetadata = firstValue(data[dataUserMetadata], data[dataUserMetadataCamel], top[topUserMetadata], top[topUserMetadataCamel])
-	return ev, nil
+	ev.EventTime = parseTime(str(top[topTimestamp]))
+	ev.JobID = scalar(data[dataID])
+	ev.OutputURI = first(data[dataOutputFileURI], data[dataOutputFileURICamel], data[dataVideoURI], data[dataVideoURICamel])
+	ev.FileName = first(data[dataFileName], data[dataFileNameCamel])
+	ev.ErrorCode = cmp.Or(scalar(data[dataErrorCode]), scalar(data[dataErrorCodeCamel]))
+	ev.ErrorMessage = first(data[dataErrorMessage], data[dataErrorMessageCamel])
+	md := firstSpan(env, data[dataUserMetadata], data[dataUserMetadataCamel], top[topUserMetadata], top[topUserMetadataCamel])
+	ev.UserMetadata = md.of(env)
+	if keep != nil {
+		// What checkObject validated, copied where the caller cannot
+		// reach it: the second half of buf.
+		private := buf[n : 2*n : 2*n]
+		copy(private, env)
+		keep.env, keep.md = private, md.of(private)
+	}
+	return nil
 }
 
 // The members Parse reads, per level, and their indexes.

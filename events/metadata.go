@@ -56,7 +56,12 @@ func CheckMetadataKeys(keys []string) error {
 // whose value is not a JSON string, adds no attribute; the event JSON is the
 // same as Message's. The keys must pass CheckMetadataKeys.
 func (e Event) MessageWith(metadataKeys []string) (Message, error) {
-	m, err := e.Message()
+	return e.messageWith(metadataKeys, nil)
+}
+
+// messageWith is MessageWith; v is as for appendJSON.
+func (e Event) messageWith(metadataKeys []string, v *validated) (Message, error) {
+	m, err := e.message(v)
 	if err != nil || len(metadataKeys) == 0 || len(e.UserMetadata) == 0 {
 		return m, err
 	}

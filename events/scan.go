@@ -16,6 +16,32 @@ import (
 // valid JSON object (the last one when a key repeats, as encoding/json
 // does). Values are capped sub-slices of obj.
 func readMembers(obj []byte, keys []string, vals [][]byte) {
+	var buf [16]span
+	spans := buf[:len(keys)]
+	memberSpans(obj, keys, spans)
+	for n, sp := range spans {
+		if sp.present() {
+			vals[n] = sp.of(obj)
+		}
+	}
+}
+
+// span is the position of a value in a JSON text: [start, end). The zero
+// span is no value (no JSON value of an object ends at 0).
+type span struct{ start, end int }
+
+func (sp span) present() bool { return sp.end > 0 }
+
+// of is the value in b as a capped sub-slice, nil when absent.
+func (sp span) of(b []byte) []byte {
+	if !sp.present() {
+		return nil
+	}
+	return b[sp.start:sp.end:sp.end]
+}
+
+// memberSpans is readMembers giving positions in obj instead of slices.
+func memberSpans(obj []byte, keys []string, spans []span) {
 	i := 1 // after '{'
 	for {
 		i = skipSpace(obj, i)
@@ -32,7 +58,7 @@ func readMembers(obj []byte, keys []string, vals [][]byte) {
 		v := i
 		i = skipValue(obj, i)
 		if n := keyIndex(key, keys); n >= 0 {
-			vals[n] = obj[v:i:i]
+			spans[n] = span{v, i}
 		}
 	}
 }
@@ -172,22 +198,12 @@ func jsonScalar(raw []byte) string {
 	return jsonString(raw)
 }
 
-// firstString returns the first non-empty string among raw values.
-func firstString(raws ...[]byte) string {
-	for _, r := range raws {
-		if s := jsonString(r); s != "" {
-			return s
+// firstSpan returns the first present, non-null value of b among spans.
+func firstSpan(b []byte, spans ...span) span {
+	for _, sp := range spans {
+		if v := sp.of(b); len(v) > 0 && string(v) != "null" {
+			return sp
 		}
 	}
-	return ""
-}
-
-// firstValue returns the first present, non-null value.
-func firstValue(raws ...[]byte) json.RawMessage {
-	for _, r := range raws {
-		if len(r) > 0 && string(r) != "null" {
-			return r
-		}
-	}
-	return nil
+	return span{}
 }
