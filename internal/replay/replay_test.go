@@ -492,3 +492,40 @@ func TestOptionsCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayQuarantinedNowParsed: a delivery that went to the quarantine
+// topic (there, Pub/Sub refused the event at the time) but whose stored
+// envelope events.Parse understands is replayed as an event, to the topic
+// of its kind; one still unparsable goes to the quarantine topic again.
+func TestReplayQuarantinedNowParsed(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	for i, b := range []string{body("batch.succeeded", "batches/q"), `{"type":`} {
+		r.clock = t0.Add(time.Duration(i+1) * time.Minute)
+		id := fmt.Sprintf("msg_q%d", i)
+		lz, err := r.ledger.Claim(t.Context(), ledger.Delivery{WebhookID: id, Envelope: []byte(b), Scheme: "v1", ReceivedAt: r.clock})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mid, err := r.pub.Quarantine(t.Context(), events.QuarantineMessage([]byte(b), id, "v1", errors.New("refused at the time"), r.clock))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.ledger.Complete(t.Context(), lz, mid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.drain(t)
+	s, err := replay.Run(t.Context(), r.ledger, r.pub, replay.Options{RunID: "parsed", Since: t0, Until: t0.Add(time.Hour)})
+	if err != nil || s.Replayed["batch.succeeded"] != 1 || s.Quarantined != 1 {
+		t.Fatalf("summary %+v, %v; want 1 event and 1 quarantined", s, err)
+	}
+	got := r.drain(t)
+	if ids := ids(got); !slices.Equal(ids, []string{"batch-events:msg_q0", "events-quarantine:msg_q1"}) {
+		t.Fatalf("replayed %v", ids)
+	}
+	ev, err := events.Decode([]byte(got[0].data), got[0].attrs)
+	if err != nil || ev.JobID != "batches/q" || ev.Replay != "parsed" || ev.Scheme != "v1" || !ev.ReceivedAt.Equal(t0.Add(time.Minute)) {
+		t.Errorf("replayed event %+v, %v", ev, err)
+	}
+}
