@@ -500,6 +500,8 @@ func TestGitIgnoresKeyMaterialAndState(t *testing.T) {
 		"route-token.txt", "secret.txt", "internal/secrets/secret.txt",
 		"terraform.tfstate", "terraform.tfstate.backup", "terraform/terraform.tfstate", "terraform/terraform.tfstate.1700000000.backup",
 		".terraform/providers/x", "terraform/.terraform/terraform.tfstate", "terraform/terraform.tfvars", "terraform/tfplan",
+		"terraform/examples/basic/terraform.tfstate", "terraform/examples/basic/.terraform/x", "terraform/examples/basic/terraform.tfvars",
+		"terraform/examples/basic/tfplan", "terraform/examples/two-environments/terraform.tfstate.backup", "terraform/examples/basic/.build/x.zip",
 	} {
 		cmd := exec.Command("git", "check-ignore", "--no-index", "-q", p)
 		cmd.Dir = ".."
@@ -511,7 +513,7 @@ func TestGitIgnoresKeyMaterialAndState(t *testing.T) {
 			t.Fatalf("git check-ignore %s: %v", p, err)
 		}
 	}
-	for _, p := range []string{"function.go", "terraform/terraform.tfvars.example", "events/schema/event.v1.json", "go.sum"} {
+	for _, p := range []string{"function.go", "terraform/examples/basic/terraform.tfvars.example", "terraform/examples/basic/moved.tf", "events/schema/event.v1.json", "go.sum"} {
 		cmd := exec.Command("git", "check-ignore", "--no-index", "-q", p)
 		cmd.Dir = ".."
 		if cmd.Run() == nil {

@@ -152,7 +152,11 @@ func TestCloudBuildSteps(t *testing.T) {
 			}
 		}
 		if s.Dir != "" {
-			if fi, err := os.Stat(filepath.Join("..", s.Dir)); err != nil || !fi.IsDir() {
+			dir := s.Dir
+			for k, v := range cb.Substitutions {
+				dir = strings.ReplaceAll(dir, "${"+k+"}", v)
+			}
+			if fi, err := os.Stat(filepath.Join("..", dir)); err != nil || !fi.IsDir() {
 				t.Errorf("step %s runs in %s, which is not a directory of the repository", s.ID, s.Dir)
 			}
 		}

@@ -149,12 +149,13 @@ func TestDefaultsMatchTheFunction(t *testing.T) {
 	m := mustLoad(t)
 	always, optional := environmentKeys(t, m)
 	env := renderEnvironment(t, m, nil)
-	// Values that come from resources: the resource is named after a
-	// variable, whose default is compared instead.
+	// Values that come from resources: the resource is named by a local
+	// (derived from the name), whose value with the defaults is compared
+	// instead.
 	viaResource := map[string]string{
 		"GEMINIHOOK_SECRET":             "signing_secret_id",
 		"GEMINIHOOK_TOPIC":              "topic",
-		"GEMINIHOOK_FIRESTORE_DATABASE": "firestore_database",
+		"GEMINIHOOK_FIRESTORE_DATABASE": "ledger_database",
 	}
 	for _, v := range geminihook.Variables() {
 		if v.Required {
@@ -168,7 +169,7 @@ func TestDefaultsMatchTheFunction(t *testing.T) {
 			case !set:
 				t.Fatal("not set (TestEnvironmentEqualsVariables reports it)")
 			case ok:
-				got, _ = literalString(m.variables[name].Body.Attributes["default"])
+				got = evalWith(t, m, m.locals[name].Expr, nil, nil).AsString()
 			case m.readsResource(always[v.Name]):
 				t.Skipf("built from a resource attribute: %s", got)
 			}

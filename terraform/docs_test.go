@@ -1,6 +1,7 @@
 package terraform_test
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -48,12 +49,23 @@ func TestRotationRecipeReadsTheSecretField(t *testing.T) {
 // .. elements, taken from its file's directory, must stay inside the
 // repository and lead to something the repository has.
 func TestNoPathLeavesTheRepository(t *testing.T) {
-	files, err := filepath.Glob("*")
+	// Every file of this directory and its examples (not the Go tests:
+	// their paths are the test's own), and the root files that deploy it.
+	var files []string
+	err := filepath.WalkDir(".", func(p string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case d.IsDir() && (d.Name() == ".terraform" || d.Name() == ".build"):
+			return filepath.SkipDir
+		case !d.IsDir() && !strings.HasSuffix(p, "_test.go"):
+			files = append(files, p)
+		}
+		return nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	hidden, _ := filepath.Glob(".*")
-	files = append(files, hidden...)
 	for _, f := range []string{"cloudbuild.yaml", ".gitignore", ".gcloudignore"} {
 		files = append(files, filepath.Join("..", f))
 	}
@@ -67,7 +79,7 @@ func TestNoPathLeavesTheRepository(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		dir := "terraform"
+		dir := filepath.ToSlash(filepath.Join("terraform", filepath.Dir(f)))
 		if strings.HasPrefix(f, "..") {
 			dir = "."
 		}

@@ -7,7 +7,7 @@ resource "google_firestore_database" "ledger" {
   count = var.create_firestore_database ? 1 : 0
 
   project     = var.project_id
-  name        = var.firestore_database
+  name        = local.ledger_database
   location_id = var.firestore_location != "" ? var.firestore_location : var.region
   type        = "FIRESTORE_NATIVE"
   # Destroying this module leaves the database and its records in place.
@@ -17,7 +17,7 @@ resource "google_firestore_database" "ledger" {
 }
 
 locals {
-  firestore_database = var.create_firestore_database ? google_firestore_database.ledger[0].name : var.firestore_database
+  firestore_database = var.create_firestore_database ? google_firestore_database.ledger[0].name : local.ledger_database
 }
 
 # TTL on the ledger's expiry field; the empty index_config turns the

@@ -60,6 +60,7 @@ data "archive_file" "source" {
 
 resource "google_storage_bucket" "source" {
   project                     = var.project_id
+  labels                      = local.labels
   name                        = "${var.project_id}-${var.name}-source"
   location                    = var.region
   uniform_bucket_level_access = true
@@ -82,6 +83,7 @@ resource "google_storage_bucket_object" "source" {
 # service account needs writer on this repository only.
 resource "google_artifact_registry_repository" "functions" {
   project       = var.project_id
+  labels        = local.labels
   location      = var.region
   repository_id = "${var.name}-functions"
   description   = "Container images built for the ${var.name} function."
@@ -170,6 +172,7 @@ locals {
 
 resource "google_cloudfunctions2_function" "webhook" {
   project     = var.project_id
+  labels      = local.labels
   location    = var.region
   name        = var.name
   description = "Receives Gemini API webhooks, verifies them, records them once and publishes job events."

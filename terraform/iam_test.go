@@ -102,9 +102,12 @@ func celNameClauses(t *testing.T, cel string) func(string) bool {
 // default, and the function's Firestore role reaches that database only.
 func TestLedgerDatabaseIsItsOwn(t *testing.T) {
 	m := mustLoad(t)
-	def, _ := literalString(m.variables["firestore_database"].Body.Attributes["default"])
+	def := evalWith(t, m, m.locals["ledger_database"].Expr, nil, nil).AsString()
 	if def != geminihook.DefaultDatabase || def == "(default)" {
-		t.Errorf("firestore_database default = %q, want geminihook.DefaultDatabase %q, not (default)", def, geminihook.DefaultDatabase)
+		t.Errorf("the ledger database with the default name = %q, want geminihook.DefaultDatabase %q, not (default)", def, geminihook.DefaultDatabase)
+	}
+	if other := evalWith(t, m, m.locals["ledger_database"].Expr, map[string]cty.Value{"name": cty.StringVal("billing-hooks")}, nil).AsString(); other != "billing-hooks" {
+		t.Errorf("with name = billing-hooks the ledger database is %q, want billing-hooks (its own)", other)
 	}
 	if name := evalWith(t, m, mustResource(t, m, "google_firestore_database.ledger").Attributes["name"].Expr, nil, nil); name.AsString() != def {
 		t.Errorf("the created database is named %#v, want %q", name, def)

@@ -40,10 +40,26 @@ resource "google_project_service" "required" {
 }
 
 locals {
+  # Every name this module gives a resource derives from var.name, so that
+  # two calls with different names (examples/two-environments) share none.
+  # The variables that override one (topic, signing_secret_id,
+  # route_tokens_secret_id, firestore_database) are null by default. The
+  # default name keeps the names of the function's own defaults
+  # (gemini-job-events, the geminihook database), which is why "gemini" is
+  # no valid name: its topic would be the default instance's.
+  topic                  = var.topic != null ? var.topic : (var.name == "geminihook" ? "gemini-job-events" : "${var.name}-job-events")
+  signing_secret_id      = var.signing_secret_id != null ? var.signing_secret_id : "${var.name}-signing-secret"
+  route_tokens_secret_id = var.route_tokens_secret_id != null ? var.route_tokens_secret_id : "${var.name}-route-tokens"
+  ledger_database        = var.firestore_database != null ? var.firestore_database : var.name
+
+  # Labels of every resource that takes them (a module has no provider of
+  # its own whose default_labels could add them).
+  labels = var.labels
+
   # Topic ids. The function receives ids; it resolves them in project_id.
-  quarantine_topic  = "${var.topic}-quarantine"
-  dead_letter_topic = "${var.topic}-dead-letter"
-  kind_topics       = var.per_kind_topics ? { for kind in ["batch", "interaction", "video"] : kind => "${var.topic}-${kind}" } : {}
+  quarantine_topic  = "${local.topic}-quarantine"
+  dead_letter_topic = "${local.topic}-dead-letter"
+  kind_topics       = var.per_kind_topics ? { for kind in ["batch", "interaction", "video"] : kind => "${local.topic}-${kind}" } : {}
 
   # Pub/Sub's service agent forwards undeliverable messages to the dead-letter
   # topic; it needs publisher there and subscriber on each such subscription.

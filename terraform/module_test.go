@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/ext/tryfunc"
+	"github.com/hashicorp/hcl/v2/ext/typeexpr"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/hcl/v2/hclwrite"
@@ -33,6 +34,8 @@ type module struct {
 	data      map[string]*hclsyntax.Block     // "type.name"
 	modules   map[string]*hclsyntax.Block     // "name"
 	outputs   map[string]*hclsyntax.Block     // "name"
+	providers []*hclsyntax.Block              // provider blocks
+	moved     []*hclsyntax.Block              // moved blocks
 	dupes     []string
 }
 
@@ -93,6 +96,10 @@ func parseModule(files map[string]string) (*module, error) {
 				into = m.modules
 			case "output":
 				into = m.outputs
+			case "provider":
+				m.providers = append(m.providers, b)
+			case "moved":
+				m.moved = append(m.moved, b)
 			case "locals":
 				for name, a := range b.Body.Attributes {
 					if _, dup := m.locals[name]; dup {
@@ -185,8 +192,8 @@ func referenceProblems(m *module) []string {
 	}
 	for _, name := range sortedKeys(m.bodies) {
 		for _, b := range m.bodies[name].Blocks {
-			if b.Type == "terraform" {
-				continue // constraints and backend settings: no references
+			if b.Type == "terraform" || b.Type == "moved" {
+				continue // constraints, backend settings, addresses: no expressions
 			}
 			where := fmt.Sprintf("%s: %s %s", name, b.Type, strings.Join(b.Labels, "."))
 			walkBody(b.Body, b.Type, map[string]bool{}, func(tr hcl.Traversal, scope map[string]bool) {
@@ -432,6 +439,30 @@ func (m *module) evalContext(overrides map[string]cty.Value, extra map[string]ct
 	for k, v := range overrides {
 		vars[k] = v
 	}
+	// Each value as Terraform passes it: converted to the variable's type,
+	// with the defaults of optional object attributes filled in.
+	for name, v := range vars {
+		b := m.variables[name]
+		if b == nil || b.Body.Attributes["type"] == nil {
+			continue
+		}
+		ty, defaults, diags := typeexpr.TypeConstraintWithDefaults(b.Body.Attributes["type"].Expr)
+		if diags.HasErrors() {
+			return nil, fmt.Errorf("type of %s: %v", name, diags)
+		}
+		if v.IsNull() {
+			vars[name] = cty.NullVal(ty)
+			continue
+		}
+		if defaults != nil {
+			v = defaults.Apply(v)
+		}
+		cv, err := convert.Convert(v, ty)
+		if err != nil {
+			return nil, fmt.Errorf("value of %s: %v", name, err)
+		}
+		vars[name] = cv
+	}
 	ctx := &hcl.EvalContext{
 		Variables: map[string]cty.Value{"var": cty.ObjectVal(vars)},
 		Functions: map[string]function.Function{
@@ -449,6 +480,16 @@ func (m *module) evalContext(overrides map[string]cty.Value, extra map[string]ct
 			"regex":      stdlib.RegexFunc,
 			"length":     stdlib.LengthFunc,
 			"distinct":   stdlib.DistinctFunc,
+			"keys":       stdlib.KeysFunc,
+			"values":     stdlib.ValuesFunc,
+			"concat":     stdlib.ConcatFunc,
+			"contains":   stdlib.ContainsFunc,
+			"replace":    stdlib.ReplaceFunc,
+			"substr":     stdlib.SubstrFunc,
+			"coalesce":   stdlib.CoalesceFunc,
+			"alltrue":    allTrueFunc,
+			"try":        tryfunc.TryFunc,
+			"startswith": startsWithFunc,
 		},
 	}
 	for k, v := range extra {
@@ -602,6 +643,29 @@ func (m *module) resourcesOfType(typ string) int {
 	}
 	return n
 }
+
+// allTrueFunc is Terraform's alltrue: every element of a list is true.
+var allTrueFunc = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "list", Type: cty.List(cty.Bool)}},
+	Type:   function.StaticReturnType(cty.Bool),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		for it := args[0].ElementIterator(); it.Next(); {
+			if _, v := it.Element(); !v.True() {
+				return cty.False, nil
+			}
+		}
+		return cty.True, nil
+	},
+})
+
+// startsWithFunc is Terraform's startswith.
+var startsWithFunc = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "s", Type: cty.String}, {Name: "prefix", Type: cty.String}},
+	Type:   function.StaticReturnType(cty.Bool),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		return cty.BoolVal(strings.HasPrefix(args[0].AsString(), args[1].AsString())), nil
+	},
+})
 
 // toStringFunc is Terraform's tostring: a primitive value as a string.
 var toStringFunc = function.New(&function.Spec{

@@ -169,6 +169,7 @@ locals {
 
 resource "google_monitoring_alert_policy" "error_rate" {
   project               = var.project_id
+  user_labels           = local.labels
   display_name          = "${var.name}: 5xx answers above ${format("%.1f", var.error_rate_threshold * 100)}%"
   combiner              = "OR"
   severity              = "ERROR"
@@ -227,6 +228,7 @@ resource "google_monitoring_alert_policy" "error_rate" {
 # 401, and there were at least verification_failure_min_requests of them.
 resource "google_monitoring_alert_policy" "verification_failures" {
   project               = var.project_id
+  user_labels           = local.labels
   display_name          = "${var.name}: verification failures above ${format("%.0f", var.verification_failure_ratio * 100)}% of requests"
   combiner              = "AND"
   severity              = "WARNING"
@@ -294,6 +296,7 @@ resource "google_monitoring_alert_policy" "verification_failures" {
 
 resource "google_monitoring_alert_policy" "quarantine_backlog" {
   project               = var.project_id
+  user_labels           = local.labels
   display_name          = "${var.name}: quarantined deliveries waiting"
   combiner              = "OR"
   severity              = "WARNING"
@@ -334,6 +337,7 @@ resource "google_monitoring_alert_policy" "quarantine_backlog" {
 
 resource "google_monitoring_alert_policy" "dead_letter_backlog" {
   project               = var.project_id
+  user_labels           = local.labels
   display_name          = "${var.name}: dead letters waiting"
   combiner              = "OR"
   severity              = "WARNING"

@@ -77,7 +77,7 @@ locals {
       -H "x-goog-api-key: $GEMINI_API_KEY" -H "Content-Type: application/json" \
       -d '{"uri": "${google_cloudfunctions2_function.webhook.url}", "subscribed_events": ["batch.succeeded", "batch.failed", "batch.expired", "interaction.requires_action", "interaction.completed", "interaction.failed", "video.generated"]}' \
       | jq -j '.newSigningSecret // .new_signing_secret // error("no signing secret in the answer")' \
-      | gcloud secrets versions add ${var.signing_secret_id} --project=${var.project_id} --data-file=-
+      | gcloud secrets versions add ${local.signing_secret_id} --project=${var.project_id} --data-file=-
     #    List the project's webhooks (ids, state, truncated secrets):
     curl -sS "https://generativelanguage.googleapis.com/v1beta/webhooks" -H "x-goog-api-key: $GEMINI_API_KEY"
   EOT
@@ -91,11 +91,11 @@ locals {
     # 1b. Per-request webhooks: make a route token (from the repository root) and store
     #    it as a version of the route tokens secret; every enabled version is accepted.
     go run ./cmd/geminihook keys --out geminihook-keys
-    gcloud secrets versions add ${var.route_tokens_secret_id} --project=${var.project_id} --data-file=geminihook-keys/route-token.txt
+    gcloud secrets versions add ${local.route_tokens_secret_id} --project=${var.project_id} --data-file=geminihook-keys/route-token.txt
     rm -r geminihook-keys
     #    Give each job webhook_config.uris = ["${local.per_request_url}"],
     #    <ROUTE_TOKEN> being the token; read it back with
-    gcloud secrets versions access latest --secret=${var.route_tokens_secret_id} --project=${var.project_id}
+    gcloud secrets versions access latest --secret=${local.route_tokens_secret_id} --project=${var.project_id}
     #    Rotate: add a new version, wait ${var.secret_refresh_seconds}s (secret_refresh_seconds), move the
     #    jobs to the new URL, then disable the old version once its jobs are done
     #    (README, "Security"). Cloud Run's request logs record the token: restrict who reads them.
@@ -107,11 +107,11 @@ locals {
   EOT
 
   consume_example = <<-EOT
-    gcloud pubsub subscriptions pull ${var.topic}-example --project=${var.project_id} --limit=5 --auto-ack
+    gcloud pubsub subscriptions pull ${local.topic}-example --project=${var.project_id} --limit=5 --auto-ack
   EOT
 
   consume_own = <<-EOT
-    gcloud pubsub subscriptions create my-consumer --topic=${var.topic} --project=${var.project_id}
+    gcloud pubsub subscriptions create my-consumer --topic=${local.topic} --project=${var.project_id}
   EOT
 }
 

@@ -5,7 +5,8 @@
 
 resource "google_pubsub_topic" "events" {
   project = var.project_id
-  name    = var.topic
+  labels  = local.labels
+  name    = local.topic
 
   depends_on = [google_project_service.required]
 }
@@ -16,6 +17,7 @@ resource "google_pubsub_topic" "kind" {
   for_each = local.kind_topics
 
   project = var.project_id
+  labels  = local.labels
   name    = each.value
 
   depends_on = [google_project_service.required]
@@ -23,6 +25,7 @@ resource "google_pubsub_topic" "kind" {
 
 resource "google_pubsub_topic" "quarantine" {
   project = var.project_id
+  labels  = local.labels
   name    = local.quarantine_topic
 
   depends_on = [google_project_service.required]
@@ -30,6 +33,7 @@ resource "google_pubsub_topic" "quarantine" {
 
 resource "google_pubsub_topic" "dead_letter" {
   project = var.project_id
+  labels  = local.labels
   name    = local.dead_letter_topic
 
   depends_on = [google_project_service.required]
@@ -56,6 +60,7 @@ resource "google_pubsub_subscription" "example" {
   for_each = local.example_topics
 
   project = var.project_id
+  labels  = local.labels
   name    = "${each.value}-example"
   topic   = each.value
   filter  = var.example_subscription_filter
@@ -87,6 +92,7 @@ resource "google_pubsub_subscription" "example" {
 # (README, "Quarantine and dead letters"). Their backlog raises an alert.
 resource "google_pubsub_subscription" "quarantine" {
   project = var.project_id
+  labels  = local.labels
   name    = "${google_pubsub_topic.quarantine.name}-inspect"
   topic   = google_pubsub_topic.quarantine.id
 
@@ -100,6 +106,7 @@ resource "google_pubsub_subscription" "quarantine" {
 
 resource "google_pubsub_subscription" "dead_letter" {
   project = var.project_id
+  labels  = local.labels
   name    = "${google_pubsub_topic.dead_letter.name}-inspect"
   topic   = google_pubsub_topic.dead_letter.id
 

@@ -21,7 +21,8 @@ resource "google_secret_manager_secret" "signing" {
   count = var.hmac_enabled ? 1 : 0
 
   project             = var.project_id
-  secret_id           = var.signing_secret_id
+  labels              = local.labels
+  secret_id           = local.signing_secret_id
   deletion_protection = var.secret_deletion_protection
 
   replication {
@@ -35,7 +36,8 @@ resource "google_secret_manager_secret" "route_tokens" {
   count = var.per_request_webhooks ? 1 : 0
 
   project             = var.project_id
-  secret_id           = var.route_tokens_secret_id
+  labels              = local.labels
+  secret_id           = local.route_tokens_secret_id
   deletion_protection = var.secret_deletion_protection
 
   replication {

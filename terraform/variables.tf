@@ -6,7 +6,7 @@
 # ---------------------------------------------------------------- project ---
 
 variable "project_id" {
-  description = "Google Cloud project that receives every resource of this deployment (also GOOGLE_CLOUD_PROJECT of the function)."
+  description = "Google Cloud project that receives every resource of this module (also GOOGLE_CLOUD_PROJECT of the function). The caller's google provider needs no project of its own: every resource names this one."
   type        = string
 
   validation {
@@ -27,18 +27,18 @@ variable "region" {
 }
 
 variable "name" {
-  description = "Name of the function and prefix of the resources created for it (service accounts, buckets, metrics)."
+  description = "Name of this instance: the function (and its Cloud Run service) is called so, and every other resource name derives from it (topics, secrets, service accounts, the Firestore database, log metrics, alert policies, the dashboard, buckets), so that two calls with different names in one project share nothing. The default keeps the names of the function's own defaults (topic gemini-job-events, database geminihook)."
   type        = string
   default     = "geminihook"
 
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{2,18}[a-z0-9]$", var.name))
-    error_message = "The name must be 4-20 lowercase letters, digits or hyphens, starting with a letter (service account ids are built from it)."
+    condition     = can(regex("^[a-z][a-z0-9-]{2,18}[a-z0-9]$", var.name)) && var.name != "gemini"
+    error_message = "The name must be 4-20 lowercase letters, digits or hyphens, starting with a letter (service account ids of up to 30 characters are built from it), and not \"gemini\" (its topic, gemini-job-events, is the default instance's)."
   }
 }
 
 variable "labels" {
-  description = "Labels applied to every resource that supports them (provider default_labels)."
+  description = "Labels set on every resource of this module that takes labels (topics, subscriptions, secrets, buckets, the image repository, the function and Cloud Run services, alert policies)."
   type        = map(string)
   default     = { app = "geminihook" }
 
@@ -114,12 +114,12 @@ variable "hmac_enabled" {
 }
 
 variable "signing_secret_id" {
-  description = "Id of the Secret Manager secret that holds the webhook signing secret (GEMINIHOOK_SECRET). Created empty: add its value with gcloud (README)."
+  description = "Id of the Secret Manager secret that holds the webhook signing secret (GEMINIHOOK_SECRET); null: <name>-signing-secret. Created empty: geminihook webhooks create adds its value (README)."
   type        = string
-  default     = "geminihook-signing-secret"
+  default     = null
 
   validation {
-    condition     = can(regex("^[a-zA-Z0-9_-]{1,255}$", var.signing_secret_id))
+    condition     = var.signing_secret_id == null || can(regex("^[a-zA-Z0-9_-]{1,255}$", var.signing_secret_id))
     error_message = "The signing_secret_id may hold letters, digits, _ and - (at most 255)."
   }
 }
@@ -148,12 +148,12 @@ variable "per_request_webhooks" {
 }
 
 variable "route_tokens_secret_id" {
-  description = "Id of the Secret Manager secret whose enabled versions are the route tokens (GEMINIHOOK_ROUTE_TOKENS), created empty when per_request_webhooks is true: add versions with gcloud (README, \"Security\")."
+  description = "Id of the Secret Manager secret whose enabled versions are the route tokens (GEMINIHOOK_ROUTE_TOKENS), created empty when per_request_webhooks is true; null: <name>-route-tokens. Add versions with gcloud (README, \"Security\")."
   type        = string
-  default     = "geminihook-route-tokens"
+  default     = null
 
   validation {
-    condition     = can(regex("^[a-zA-Z0-9_-]{1,255}$", var.route_tokens_secret_id))
+    condition     = var.route_tokens_secret_id == null || can(regex("^[a-zA-Z0-9_-]{1,255}$", var.route_tokens_secret_id))
     error_message = "The route_tokens_secret_id may hold letters, digits, _ and - (at most 255)."
   }
 }
@@ -195,12 +195,12 @@ variable "tolerance_seconds" {
 # ---------------------------------------------------------------- pub/sub ---
 
 variable "topic" {
-  description = "Pub/Sub topic for job events (GEMINIHOOK_TOPIC). The quarantine topic is <topic>-quarantine, the dead-letter topic <topic>-dead-letter."
+  description = "Pub/Sub topic for job events (GEMINIHOOK_TOPIC); null: gemini-job-events for the default name, <name>-job-events for any other. The quarantine topic is <topic>-quarantine, the dead-letter topic <topic>-dead-letter."
   type        = string
-  default     = "gemini-job-events"
+  default     = null
 
   validation {
-    condition     = can(regex("^[a-zA-Z][a-zA-Z0-9._~+%-]{2,200}$", var.topic)) && !startswith(lower(var.topic), "goog")
+    condition     = var.topic == null || can(regex("^[a-zA-Z][a-zA-Z0-9._~+%-]{2,200}$", var.topic)) && !can(regex("^(?i)goog", var.topic))
     error_message = "The topic must be a Pub/Sub topic id: 3-201 characters, starting with a letter, not with goog."
   }
 }
@@ -259,12 +259,12 @@ variable "max_delivery_attempts" {
 # -------------------------------------------------------------- firestore ---
 
 variable "firestore_database" {
-  description = "Firestore (native mode) database of the dedup ledger (GEMINIHOOK_FIRESTORE_DATABASE). A database of its own: a project's (default) database often holds other applications' data. (default) is allowed for a ledger that already lives there; the function can reach the ledger database only, whichever it is."
+  description = "Firestore (native mode) database of the dedup ledger (GEMINIHOOK_FIRESTORE_DATABASE); null: the name (geminihook by default). A database of its own: a project's (default) database often holds other applications' data. (default) is allowed for a ledger that already lives there; the function can reach the ledger database only, whichever it is."
   type        = string
-  default     = "geminihook"
+  default     = null
 
   validation {
-    condition     = var.firestore_database == "(default)" || can(regex("^[a-z][a-z0-9-]{2,61}[a-z0-9]$", var.firestore_database))
+    condition     = var.firestore_database == null || var.firestore_database == "(default)" || can(regex("^[a-z][a-z0-9-]{2,61}[a-z0-9]$", var.firestore_database))
     error_message = "The firestore_database must be 4-63 lowercase letters, digits or hyphens, starting with a letter (or (default) for an existing ledger)."
   }
 }

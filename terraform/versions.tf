@@ -1,7 +1,8 @@
-# No backend block here on purpose: a local `terraform apply` keeps its state
-# in a local file, and cloudbuild.yaml writes a backend.tf with an empty
-# `backend "gcs" {}` before `terraform init -backend-config=bucket=...`
-# (partial configuration). See README.md, "State".
+# A reusable module: no provider block and no backend here. The caller
+# configures the google provider (project, region, credentials) and where
+# the state lives; examples/basic is such a caller, and what the README's
+# one-command deploy applies. Without a provider block inside, the module
+# can be called with count and for_each (examples/two-environments).
 terraform {
   required_version = ">= 1.5"
 
@@ -16,11 +17,4 @@ terraform {
       version = "~> 2.5"
     }
   }
-}
-
-provider "google" {
-  project = var.project_id
-  region  = var.region
-
-  default_labels = var.labels
 }
