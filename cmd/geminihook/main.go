@@ -97,19 +97,6 @@ func badUsage(format string, args ...any) error {
 	return &usageErr{msg: fmt.Sprintf(format, args...)}
 }
 
-// errUsage matches every *usageErr with errors.Is.
-//
-// Deprecated: for code written before usageErr; use errors.As.
-var errUsage = errors.New("usage")
-
-func (e *usageErr) Is(target error) bool { return target == errUsage }
-
-// usageError is badUsage.
-//
-// Deprecated: for code written before usageErr; use badFlag, which names
-// the flag, or badUsage.
-func usageError(format string, args ...any) error { return badUsage(format, args...) }
-
 // env is what a command may touch of its process: passed in so that tests
 // run commands in-process.
 type env struct {

@@ -472,7 +472,7 @@ func firestoreClient(ctx context.Context, addr, project string) (*firestore.Clie
 	}
 	c, err := firestore.NewClient(ctx, project)
 	if err != nil {
-		return nil, fmt.Errorf("Firestore client: %w", err)
+		return nil, fmt.Errorf("the Firestore client: %w", err)
 	}
 	pctx, cancel := context.WithTimeout(ctx, adminTimeout)
 	defer cancel()
