@@ -15,16 +15,19 @@ import (
 //
 //	go test -c -o /tmp/bench.test ./bench
 //	for i in 1 2 3 4 5 6; do /tmp/bench.test -test.run '^$' -test.bench . -test.benchmem -test.benchtime 10000x; done > b.txt
-//	benchstat -col '/impl@(bare geminihook geminihook-nopubsub)' b.txt
+//	benchstat -col '/impl@(bare geminihook geminihook-remote geminihook-nopubsub)' b.txt
 //
 // bench/run does this (and the profile and the cold start).
 
 var (
 	deliveryKinds = []string{"new", "duplicate"}
 	// impls are the functions compared: the baseline, geminihook as
-	// deployed (with Pub/Sub on pstest), and geminihook with a counter as
-	// its Publisher, which tells the handler's own cost from Pub/Sub's.
-	impls = []string{"bare", "geminihook", "geminihook-nopubsub"}
+	// deployed with Pub/Sub on a pstest server in this process, the same
+	// with the pstest server in another process (closer to production,
+	// where Pub/Sub's side of the call is not the function's), and
+	// geminihook with a counter as its Publisher, which tells the
+	// handler's own cost from Pub/Sub's.
+	impls = []string{"bare", "geminihook", "geminihook-remote", "geminihook-nopubsub"}
 )
 
 // newImpl returns the handler of impl and, for geminihook, its fixture.
@@ -33,10 +36,13 @@ func newImpl(b *testing.B, impl string) (http.Handler, *fixture) {
 	case "bare":
 		return http.HandlerFunc(Bare), nil
 	case "geminihook":
-		f := newFixture(b, true)
+		f := newFixture(b, pubsubInProcess)
+		return f.handler, f
+	case "geminihook-remote":
+		f := newFixture(b, pubsubRemote)
 		return f.handler, f
 	case "geminihook-nopubsub":
-		f := newFixture(b, false)
+		f := newFixture(b, pubsubNone)
 		return f.handler, f
 	}
 	b.Fatalf("unknown impl %q", impl)
@@ -48,9 +54,10 @@ func newImpl(b *testing.B, impl string) (http.Handler, *fixture) {
 // functions-framework wrapper, which is the same for both). ns/op is the
 // latency of one delivery, which for geminihook includes waiting for
 // pstest's acknowledgement over loopback gRPC; cpu-ns/op is the CPU time
-// of the whole process (pstest server and gRPC included) per delivery;
-// B/op and allocs/op count the whole process too. The signed requests are
-// made outside the timer, in batches.
+// of this process (with the in-process pstest server, its share included)
+// per delivery, and pubsub-cpu-ns/op that of the pstest server's process
+// for geminihook-remote; B/op and allocs/op count this process. The signed
+// requests are made outside the timer, in batches.
 func BenchmarkRecorder(b *testing.B) {
 	for _, kind := range deliveryKinds {
 		for _, impl := range impls {
@@ -85,7 +92,7 @@ func benchRecorder(b *testing.B, kind, impl string) {
 	var cpuOutside time.Duration
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := processCPU()
+	cpu0, pcpu0 := processCPU(), f.pubsubCPU()
 	for i := range b.N {
 		if len(reqs) == 0 {
 			b.StopTimer()
@@ -107,6 +114,9 @@ func benchRecorder(b *testing.B, kind, impl string) {
 	cpu := processCPU() - cpu0 - cpuOutside
 	b.StopTimer()
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+	if f != nil && f.remote != nil {
+		b.ReportMetric(float64((f.pubsubCPU()-pcpu0).Nanoseconds())/float64(b.N), "pubsub-cpu-ns/op")
+	}
 	checkPublished(b, f, kind, before, b.N)
 }
 

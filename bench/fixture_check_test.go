@@ -45,7 +45,7 @@ func TestFixture(t *testing.T) {
 		}
 	})
 
-	f := newFixture(t, true)
+	f := newFixture(t, pubsubInProcess)
 	url := frameworkURL(t)
 	framework.gemi.set(f.handler)
 	client := &http.Client{Timeout: 10 * time.Second}
@@ -78,12 +78,24 @@ func TestFixture(t *testing.T) {
 		}
 	}
 	t.Run("nopubsub", func(t *testing.T) {
-		nf := newFixture(t, false)
+		nf := newFixture(t, pubsubNone)
 		id := s.newID()
 		checkAnswer(t, "new", recorder(nf.handler), s.header(id), "published", id)
 		checkAnswer(t, "duplicate", recorder(nf.handler), s.header(id), "duplicate", id)
 		if got := nf.published(); got != 1 {
 			t.Errorf("counter publisher: %d publishes after a new delivery and its duplicate, want 1", got)
+		}
+	})
+	t.Run("remote", func(t *testing.T) {
+		rf := newFixture(t, pubsubRemote)
+		id := s.newID()
+		checkAnswer(t, "new", recorder(rf.handler), s.header(id), "published", id)
+		checkAnswer(t, "duplicate", recorder(rf.handler), s.header(id), "duplicate", id)
+		if got := rf.published(); got != 1 {
+			t.Errorf("pstest in a child process: %d messages after a new delivery and its duplicate, want 1", got)
+		}
+		if cpu := rf.pubsubCPU(); cpu <= 0 {
+			t.Errorf("pstest child's CPU time %v, want more than 0", cpu)
 		}
 	})
 	for _, tc := range []struct {

@@ -46,21 +46,40 @@ const secret = verifytest.Secret
 // the real verify.Verifier (v1, static secret), ledger.Memory, the real
 // publish.Publisher over a real Pub/Sub client on loopback gRPC, and the
 // production logger (Cloud Logging JSON, one access line per delivery)
-// writing to io.Discard. Without Pub/Sub (newFixture's withPubSub false),
-// the Publisher is a counter instead: what the handler costs by itself.
+// writing to io.Discard. The pstest server runs in this process
+// (pubsubInProcess) or in a child process (pubsubRemote: closer to
+// production, where Pub/Sub's work is not the function's); without Pub/Sub
+// (pubsubNone), the Publisher is a counter instead: what the handler costs
+// by itself.
 type fixture struct {
-	pstest  *pstest.Server // nil without Pub/Sub
-	counter *counter       // nil with Pub/Sub
+	pstest  *pstest.Server // with pubsubInProcess
+	remote  *remotePubSub  // with pubsubRemote
+	counter *counter       // with pubsubNone
 	handler http.Handler
 }
 
-func newFixture(tb testing.TB, withPubSub bool) *fixture {
+// pubsubMode says where a fixture's Pub/Sub server runs.
+type pubsubMode int
+
+const (
+	pubsubInProcess pubsubMode = iota
+	pubsubRemote
+	pubsubNone
+)
+
+func newFixture(tb testing.TB, mode pubsubMode) *fixture {
 	tb.Helper()
 	f := &fixture{}
 	var pub geminihook.Publisher
-	if withPubSub {
-		f.pstest, pub = newPubSub(tb)
-	} else {
+	switch mode {
+	case pubsubInProcess:
+		f.pstest = pstest.NewServerWithAddress("127.0.0.1:0")
+		tb.Cleanup(func() { f.pstest.Close() })
+		pub = newPublisher(tb, f.pstest.Addr)
+	case pubsubRemote:
+		f.remote = startRemotePubSub(tb)
+		pub = newPublisher(tb, f.remote.addr)
+	default:
 		f.counter = &counter{}
 		pub = f.counter
 	}
@@ -77,14 +96,12 @@ func newFixture(tb testing.TB, withPubSub bool) *fixture {
 	return f
 }
 
-// newPubSub starts a pstest server on loopback and returns it with a
-// publish.Publisher on a real client connected to it, its topics created;
-// all are closed when tb ends.
-func newPubSub(tb testing.TB) (*pstest.Server, *publish.Publisher) {
+// newPublisher returns a publish.Publisher on a real client connected to
+// the pstest server at addr, its topics created; all are closed when tb
+// ends.
+func newPublisher(tb testing.TB, addr string) *publish.Publisher {
 	tb.Helper()
-	srv := pstest.NewServerWithAddress("127.0.0.1:0")
-	tb.Cleanup(func() { srv.Close() })
-	conn, err := grpc.NewClient(srv.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -102,15 +119,27 @@ func newPubSub(tb testing.TB) (*pstest.Server, *publish.Publisher) {
 	if err := publish.EnsureTopics(context.Background(), client, pub.Topics()...); err != nil {
 		tb.Fatal(err)
 	}
-	return srv, pub
+	return pub
 }
 
 // published is the number of messages published so far.
 func (f *fixture) published() int {
-	if f.counter != nil {
+	switch {
+	case f.counter != nil:
 		return int(f.counter.n.Load())
+	case f.remote != nil:
+		return int(f.remote.ask("count"))
 	}
 	return len(f.pstest.Messages())
+}
+
+// pubsubCPU is the CPU time of the Pub/Sub server's process when it is not
+// this one (0 otherwise).
+func (f *fixture) pubsubCPU() time.Duration {
+	if f == nil || f.remote == nil {
+		return 0
+	}
+	return time.Duration(f.remote.ask("cpu"))
 }
 
 // counter is a geminihook.Publisher that only counts.

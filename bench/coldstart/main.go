@@ -1,29 +1,41 @@
 // Command coldstart measures the cold start of two built functions: the
 // time from starting the process to the first 200 answer to a POST, for
-// the geminihook Cloud Function (bench/coldstart/function: the real entry
-// point, whose handler is built on the first request) beside a bare
-// functions-framework function (bench/coldstart/bare).
+// the geminihook Cloud Function (bench/coldstart/function, whose Service is
+// built by the first request) beside a bare functions-framework function
+// (bench/coldstart/bare), and the second request to the warm process.
 //
 //	go build -o /tmp/bare ./bench/coldstart/bare
 //	go build -o /tmp/function ./bench/coldstart/function
 //	go run ./bench/coldstart -bare /tmp/bare -function /tmp/function -n 20 > cold.txt
-//	benchstat -col '/fn@(bare geminihook)' cold.txt
+//	benchstat -col '/fn@(bare geminihook-nowarm geminihook)' cold.txt
 //
-// It starts the official Firestore and Pub/Sub emulators and a JWKS
-// server, all on 127.0.0.1, and configures the function as deployed but
-// pointed at them: GOOGLE_CLOUD_PROJECT, FIRESTORE_EMULATOR_HOST,
-// PUBSUB_EMULATOR_HOST, GEMINIHOOK_SECRET=off (the Secret Manager client
-// has no emulator) and GEMINIHOOK_JWKS_URL, so each delivery is signed v1a
-// (Ed25519). The first request thus pays what it pays in production:
-// building the clients from the environment, fetching the keys, the
-// ledger writes (two preconditioned commits) and the first publish, each over a new connection.
+// It starts the official Firestore and Pub/Sub emulators, a JWKS server and
+// a loopback Secret Manager (package benchfn: Google ships no Secret
+// Manager emulator), all on 127.0.0.1, and configures the function as
+// deployed but pointed at them: GOOGLE_CLOUD_PROJECT,
+// FIRESTORE_EMULATOR_HOST, PUBSUB_EMULATOR_HOST, GEMINIHOOK_SECRET and
+// GEMINIHOOK_ROUTE_TOKENS (secrets read from that Secret Manager) and
+// GEMINIHOOK_JWKS_URL, so each delivery is signed v1a (Ed25519) and sent to
+// /r/<route token>. The first request thus pays what it pays in
+// production: building the clients, reading the route tokens from Secret
+// Manager, fetching the keys, the ledger writes (two preconditioned
+// commits) and the first publish, each over a new connection.
+// bench/coldstart/function says how it differs from the deployed entry
+// point (where its Secret Manager client points).
+//
+// The function is started in the warm-up variants given by -variants
+// (bench/coldstart/function's GEMINIHOOK_BENCH_WARM), each a benchstat
+// column: geminihook-nowarm (off), geminihook (Service.WarmUp once built),
+// geminihook-warm-pubsub (and the Pub/Sub connection), geminihook-warm-start
+// (build and warm-up started with the process).
 //
 // Every start gets a new port and two deliveries with new webhook-ids, the
 // second sent once the first is answered (the warm latency, for
 // comparison); each must be answered 200 ({"status":"published"} for
 // geminihook), or the run stops with an error. At the end it checks that
-// the Pub/Sub emulator holds exactly one message per geminihook delivery. The two functions start in
-// turn (the order alternating), after -warmup untimed starts each.
+// the Pub/Sub emulator holds exactly one message per geminihook delivery.
+// The functions start in turn (the order rotating every round), after
+// -warmup untimed starts each.
 //
 // Output, on standard output, is one line per timed start in the Go
 // benchmark format, for benchstat:
@@ -34,11 +46,12 @@
 // the first accepted TCP connection (process start, package init,
 // functions-framework listening); request-ns the rest (the first
 // request); handler-ns, for geminihook, the part of it the handler logged
-// as its latency (verification with the first JWKS fetch, the Firestore
-// transaction, the first publish), the remainder being mostly the lazy
-// build of the clients; second-ns the second delivery, on a new
-// connection to the warm process. A summary with
-// the median and the 90th percentile goes to standard error.
+// as its latency (route token and verification with their first fetches,
+// the ledger's commits, the first publish), the remainder being mostly the
+// lazy build of the clients; second-ns the second delivery, on a new
+// connection to the warm process; first-extra-ns is request-ns minus
+// second-ns, what the first delivery costs more than the second. A summary
+// with the median and the 90th percentile goes to standard error.
 package main
 
 import (
@@ -55,6 +68,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -68,12 +82,17 @@ import (
 
 	geminihook "github.com/geminihook/geminihook"
 	"github.com/geminihook/geminihook/bench"
+	"github.com/geminihook/geminihook/bench/internal/benchfn"
 	"github.com/geminihook/geminihook/internal/emulator"
 	"github.com/geminihook/geminihook/internal/publish"
+	"github.com/geminihook/geminihook/internal/route"
 	"github.com/geminihook/geminihook/verify/verifytest"
 )
 
 const project = "geminihook-coldstart"
+
+// routeTokensSecret is the Secret Manager secret of the route tokens.
+const routeTokensSecret = "geminihook-route-tokens"
 
 // pollInterval is how often a start that does not listen yet is tried
 // again: the resolution of listen-ms.
@@ -85,14 +104,23 @@ func main() {
 	n := flag.Int("n", 20, "timed starts of each function")
 	warmup := flag.Int("warmup", 3, "untimed starts of each function first (page cache, emulators' JIT)")
 	timeout := flag.Duration("timeout", 30*time.Second, "limit of one start")
+	logDir := flag.String("logs", "", "keep the output of every geminihook start in this directory")
+	variants := flag.String("variants", "off,build,pubsub,start", "warm-up variants of the function to start (GEMINIHOOK_BENCH_WARM), comma-separated")
 	flag.Parse()
+	vs := strings.Split(*variants, ",")
+	for _, v := range vs {
+		if _, ok := variantNames[v]; !ok {
+			fmt.Fprintf(os.Stderr, "coldstart: -variants: unknown %q (want off, build, pubsub, start)\n", v)
+			os.Exit(2)
+		}
+	}
 	if *bare == "" || *function == "" || *n < 1 || *warmup < 0 {
 		fmt.Fprintln(os.Stderr, "usage: coldstart -bare BIN -function BIN [-n 20] [-warmup 3]")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *bare, *function, *n, *warmup, *timeout); err != nil {
+	if err := run(ctx, *bare, *function, vs, *n, *warmup, *timeout, *logDir); err != nil {
 		fmt.Fprintln(os.Stderr, "coldstart:", err)
 		os.Exit(1)
 	}
@@ -102,6 +130,7 @@ func main() {
 type fn struct {
 	name    string
 	bin     string
+	path    string // of the deliveries
 	env     []string
 	publish bool // answers {"status":"published"}
 	results []result
@@ -113,7 +142,16 @@ type fn struct {
 // the time of a second delivery sent after the first was answered.
 type result struct{ listen, first200, handler, second time.Duration }
 
-func run(ctx context.Context, bareBin, functionBin string, n, warmup int, timeout time.Duration) error {
+// variantNames name the warm-up variants of bench/coldstart/function
+// (its GEMINIHOOK_BENCH_WARM) in the output.
+var variantNames = map[string]string{
+	"off":    "geminihook-nowarm",
+	"build":  "geminihook",
+	"pubsub": "geminihook-warm-pubsub",
+	"start":  "geminihook-warm-start",
+}
+
+func run(ctx context.Context, bareBin, functionBin string, variants []string, n, warmup int, timeout time.Duration, logDir string) error {
 	printHeader()
 	fs, err := emulator.StartFirestore(ctx, emulator.Options{})
 	if err != nil {
@@ -132,24 +170,40 @@ func run(ctx context.Context, bareBin, functionBin string, n, warmup int, timeou
 	signer := verifytest.NewSigner()
 	jwks := verifytest.NewJWKSServer(verifytest.JWKS(signer))
 	defer jwks.Close()
+	// Per-request (v1a) deliveries come to /r/<route token>; the token and
+	// the v1 secret are read from Secret Manager, here a loopback one.
+	token := route.NewToken()
+	sm, err := benchfn.StartSecretManager("127.0.0.1:0", map[string][]byte{
+		"projects/" + project + "/secrets/" + geminihook.DefaultSecret: []byte(verifytest.Secret),
+		"projects/" + project + "/secrets/" + routeTokensSecret:        []byte(token),
+	})
+	if err != nil {
+		return err
+	}
+	defer sm.Stop()
 
-	fns := []*fn{
-		{name: "bare", bin: bareBin, env: []string{"FUNCTION_TARGET=Bare"}},
-		{name: "geminihook", bin: functionBin, publish: true, env: []string{
-			"FUNCTION_TARGET=" + geminihook.EntryPoint,
+	fns := []*fn{{name: "bare", bin: bareBin, path: "/", env: []string{"FUNCTION_TARGET=Bare"}}}
+	for _, v := range variants {
+		fns = append(fns, &fn{name: variantNames[v], bin: functionBin, path: route.Prefix + token, publish: true, env: []string{
+			"FUNCTION_TARGET=GeminiWebhookBench", // bench/coldstart/function
 			"GOOGLE_CLOUD_PROJECT=" + project,
 			"FIRESTORE_EMULATOR_HOST=" + fs.Addr(),
 			"PUBSUB_EMULATOR_HOST=" + ps.Addr(),
-			"GEMINIHOOK_SECRET=" + geminihook.Off,
+			"GEMINIHOOK_SECRET=" + geminihook.DefaultSecret,
+			"GEMINIHOOK_ROUTE_TOKENS=" + routeTokensSecret,
 			"GEMINIHOOK_JWKS_URL=" + jwks.URL + "/.well-known/jwks.json",
-		}},
+			benchfn.EnvSecretManager + "=" + sm.Addr(),
+			"GEMINIHOOK_BENCH_WARM=" + v,
+		}})
 	}
-	s := &starter{signer: signer, body: bench.Body(), timeout: timeout, prefix: "msg_coldstart_" + strconv.FormatInt(time.Now().UnixNano(), 36) + "_"}
+	s := &starter{logDir: logDir, signer: signer, body: bench.Body(), timeout: timeout, prefix: "msg_coldstart_" + strconv.FormatInt(time.Now().UnixNano(), 36) + "_"}
 	published := 0
 	for i := range warmup + n {
-		order := fns // bare first in the first timed round: benchstat's baseline
-		if (i-warmup)%2 != 0 {
-			order = []*fn{fns[1], fns[0]}
+		// Every function once per round, in an order rotating by one each
+		// round; bare first in the first timed round: benchstat's baseline.
+		order := make([]*fn, len(fns))
+		for j := range fns {
+			order[j] = fns[(j+i-warmup+len(fns)*(warmup+1))%len(fns)]
 		}
 		for _, f := range order {
 			r, err := s.start(ctx, f)
@@ -168,7 +222,7 @@ func run(ctx context.Context, bareBin, functionBin string, n, warmup int, timeou
 			if r.handler >= 0 {
 				line += fmt.Sprintf(" %d handler-ns/op", r.handler.Nanoseconds())
 			}
-			line += fmt.Sprintf(" %d second-ns/op", r.second.Nanoseconds())
+			line += fmt.Sprintf(" %d second-ns/op %d first-extra-ns/op", r.second.Nanoseconds(), (r.first200 - r.listen - r.second).Nanoseconds())
 			fmt.Println(line)
 		}
 	}
@@ -247,6 +301,7 @@ func checkPublished(ctx context.Context, sub *pubsub.Subscriber, want int) error
 
 // starter starts functions and sends each its first delivery.
 type starter struct {
+	logDir  string // when set, every start's output is kept there
 	signer  *verifytest.Signer
 	body    []byte
 	timeout time.Duration
@@ -259,7 +314,7 @@ func (s *starter) start(ctx context.Context, f *fn) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	url := "http://127.0.0.1:" + port + "/"
+	url := "http://127.0.0.1:" + port + f.path
 
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
@@ -325,6 +380,12 @@ func (s *starter) start(ctx context.Context, f *fn) (result, error) {
 	r.second = time.Since(t1)
 	if f.publish {
 		stop() // the output is complete once the process is gone
+		if s.logDir != "" {
+			name := filepath.Join(s.logDir, fmt.Sprintf("%s-%03d.log", f.name, s.n/2))
+			if err := os.WriteFile(name, out.Bytes(), 0o644); err != nil {
+				return result{}, err
+			}
+		}
 		if r.handler = loggedLatency(out.Bytes()); r.handler < 0 {
 			return result{}, fmt.Errorf("no access log line with latency_ms in the output: %s", tail(&out))
 		}
@@ -419,14 +480,15 @@ func summarize(w io.Writer, f *fn) {
 	a50, a90 := pick(func(r result) time.Duration { return r.first200 })
 	l50, l90 := pick(func(r result) time.Duration { return r.listen })
 	r50, r90 := pick(func(r result) time.Duration { return r.first200 - r.listen })
-	fmt.Fprintf(w, "%-10s n=%d  first 200: median %6.2f ms, p90 %6.2f ms;  listen: median %6.2f ms, p90 %6.2f ms;  first request: median %6.2f ms, p90 %6.2f ms",
+	fmt.Fprintf(w, "%-22s n=%d  first 200: median %6.2f ms, p90 %6.2f ms;  listen: median %6.2f ms, p90 %6.2f ms;  first request: median %6.2f ms, p90 %6.2f ms",
 		f.name, len(f.results), a50, a90, l50, l90, r50, r90)
 	if f.publish {
 		h50, h90 := pick(func(r result) time.Duration { return r.handler })
 		fmt.Fprintf(w, " (of which the handler logged: median %6.2f ms, p90 %6.2f ms)", h50, h90)
 	}
 	s50, s90 := pick(func(r result) time.Duration { return r.second })
-	fmt.Fprintf(w, ";  second request: median %6.2f ms, p90 %6.2f ms\n", s50, s90)
+	d50, d90 := pick(func(r result) time.Duration { return r.first200 - r.listen - r.second })
+	fmt.Fprintf(w, ";  second request: median %6.2f ms, p90 %6.2f ms;  first minus second, per start: median %6.2f ms, p90 %6.2f ms\n", s50, s90, d50, d90)
 }
 
 // percentile is the nearest-rank p-th percentile of sorted v.

@@ -4,7 +4,8 @@
 // Firestore emulator, publisher on the official Pub/Sub emulator, secrets
 // from a loopback Secret Manager, served by httptest on 127.0.0.1) while a
 // backend fails, and a subscription made before the load checks what was
-// published. The package holds tests only.
+// published. The package holds tests only (and loadbench, the script of
+// BENCHMARKS.md's "Load" and "against the naive receiver" sections).
 //
 // # Scenarios
 //
@@ -30,6 +31,13 @@
 //     wiring publishes with one unary call under the request's context,
 //     its retries ending with the request, so no publish lands after its
 //     503.
+//   - TestPublishOutageThenScaleIn: as TestPublishRefused, and before
+//     publishing works again the instance that served the outage is
+//     replaced, as the platform stops an idle instance: the requests in
+//     flight on it are answered, then it stops, and what it was still doing
+//     in the background ends with it (Cloud Run gives an instance CPU only
+//     while it serves requests). Asserted: zero lost, zero doubled, zero
+//     forged published: geminihook does nothing after its answer.
 //
 // The full size adds two longer outages whose doubles are bounded, not
 // zero:
@@ -52,6 +60,18 @@
 // doubles harmless; the suite shows where they come from and that nothing
 // is lost.
 //
+// # Against the naive receiver
+//
+// TestNaive runs every scenario above (those of the size in effect) against
+// the naive receiver of bench/naive, the receiver a developer would write
+// from Google's samples, on the same emulators and rig, and records what it
+// does without asserting it (only that no forgery is published):
+// deliveries lost, doubled, answered 5xx, and seen on the subscription a
+// second or more after their first 2xx (acknowledged before their event was
+// out). It is opt-in, GEMINIHOOK_FAULT_NAIVE=1; with
+// GEMINIHOOK_FAULT_SUMMARY=FILE every scenario, geminihook's too, appends
+// its line of the comparison table to FILE. test/fault/loadbench sets both.
+//
 // # Sizes
 //
 // By default (go test ./...) each scenario sends a few hundred deliveries
@@ -63,5 +83,8 @@
 //	GEMINIHOOK_FAULT_FULL=1 go test ./test/fault -run . -v -timeout 20m
 //
 // Like every emulator suite it skips under -short and fails, naming what to
-// install, when the emulators or Java are missing.
+// install, when the emulators or Java are missing. TestNaive adds about
+// three minutes at the default size (the naive receiver's requests wait for
+// their publish up to the load's 30 s attempt timeout, and what it lost is
+// waited for until the settle time).
 package fault

@@ -2,6 +2,7 @@ package fault
 
 import (
 	"context"
+	"os"
 	"sort"
 	"testing"
 	"time"
@@ -18,7 +19,7 @@ func TestFirestorePause(t *testing.T) {
 	sz := sizeOf(t)
 	fs, ps := emulator.Firestore(t), emulator.PubSub(t)
 	rg := newRig(t, sz, fs, ps)
-	r, res, _, w := rg.run(func() window { return pause(t, fs, sz.blip) })
+	r, res, _, w := rg.run(firestorePause(rg))
 
 	checkNothingLost(t, r)
 	if r.Doubled != 0 {
@@ -40,18 +41,7 @@ func TestFirestoreKillRestart(t *testing.T) {
 	sz := sizeOf(t)
 	fs, ps := emulator.PrivateFirestore(t), emulator.PubSub(t)
 	rg := newRig(t, sz, fs, ps)
-	r, res, seen, w := rg.run(func() window {
-		w := window{from: time.Now()}
-		if err := fs.Stop(); err != nil {
-			t.Errorf("killing the Firestore emulator: %v", err)
-		}
-		time.Sleep(sz.down)
-		if err := fs.Start(context.Background()); err != nil {
-			t.Errorf("starting the Firestore emulator again: %v", err)
-		}
-		w.to = time.Now()
-		return w
-	})
+	r, res, seen, w := rg.run(firestoreKillRestart(rg))
 
 	checkNothingLost(t, r)
 	// While it is down, the client retries until the emulator is back or
@@ -82,14 +72,7 @@ func TestPublishRefused(t *testing.T) {
 	sz := sizeOf(t)
 	fs, ps := emulator.Firestore(t), emulator.PubSub(t)
 	rg := newRig(t, sz, fs, ps)
-	r, _, _, w := rg.run(func() window {
-		w := window{from: time.Now()}
-		rg.gate.closed.Store(true)
-		time.Sleep(sz.outage)
-		rg.gate.closed.Store(false)
-		w.to = time.Now()
-		return w
-	})
+	r, _, _, w := rg.run(publishRefused(rg, false))
 
 	checkNothingLost(t, r)
 	if r.Doubled != 0 {
@@ -108,7 +91,7 @@ func TestFirestoreOutage(t *testing.T) {
 	}
 	fs, ps := emulator.Firestore(t), emulator.PubSub(t)
 	rg := newRig(t, sz, fs, ps)
-	r, res, seen, _ := rg.run(func() window { return pause(t, fs, sz.outage) })
+	r, res, seen, _ := rg.run(firestoreOutage(rg))
 
 	checkNothingLost(t, r)
 	if r.Status["503"] == 0 {
@@ -131,7 +114,7 @@ func TestPubSubPause(t *testing.T) {
 	}
 	fs, ps := emulator.Firestore(t), emulator.PrivatePubSub(t)
 	rg := newRig(t, sz, fs, ps)
-	r, res, seen, _ := rg.run(func() window { return pause(t, ps, sz.outage) })
+	r, res, seen, _ := rg.run(pubSubPause(rg))
 
 	checkNothingLost(t, r)
 	if r.Status["503"] == 0 {
@@ -152,4 +135,121 @@ func TestPubSubPause(t *testing.T) {
 		}
 	}
 	t.Logf("%d deliveries published again after a 503 whose publish landed once the server thawed", len(doubled))
+}
+
+// TestPublishOutageThenScaleIn: every publish is refused (as in
+// TestPublishRefused); before publishing works again, the instance that
+// served the outage is replaced by a new one, as the platform stops an
+// idle instance: the requests in flight on it are answered first, then it
+// stops, and whatever it was still doing in the background ends with it
+// (Cloud Run gives an instance CPU only while it serves requests, and
+// stops idle ones). geminihook does nothing after its answer: a delivery
+// it could not publish was answered 503 and is published by the new
+// instance on Gemini's retry. Asserted: zero lost, zero doubled.
+func TestPublishOutageThenScaleIn(t *testing.T) {
+	sz := sizeOf(t)
+	fs, ps := emulator.Firestore(t), emulator.PubSub(t)
+	rg := newRig(t, sz, fs, ps)
+	r, _, _, _ := rg.run(publishRefused(rg, true))
+
+	checkNothingLost(t, r)
+	if r.Doubled != 0 {
+		t.Errorf("%d deliveries published more than once: want 0; %v", r.Doubled, r.DoubledIDs)
+	}
+	if r.Status["503"] == 0 {
+		t.Errorf("no attempt was answered 503 while publishing was refused: the fault missed the load")
+	}
+}
+
+// TestNaive runs the scenarios above against the naive receiver of
+// bench/naive (the receiver a developer would write from Google's samples)
+// and records what it does: lost, doubled, answered 5xx, and acknowledged
+// before its event was out. Nothing is asserted of it but that no forgery
+// is published and that the faults met the load. It is opt-in
+// (GEMINIHOOK_FAULT_NAIVE=1: test/fault/loadbench sets it), at the size in
+// effect.
+func TestNaive(t *testing.T) {
+	if os.Getenv("GEMINIHOOK_FAULT_NAIVE") != "1" {
+		t.Skip("opt-in: GEMINIHOOK_FAULT_NAIVE=1 (test/fault/loadbench)")
+	}
+	sz := sizeOf(t)
+	scenarios := []struct {
+		name    string
+		full    bool // full size only
+		private bool // a Firestore emulator of its own
+		fault   func(*rig) func() window
+	}{
+		{"FirestorePause", false, false, firestorePause},
+		{"FirestoreKillRestart", false, true, firestoreKillRestart},
+		{"PublishRefused", false, false, func(rg *rig) func() window { return publishRefused(rg, false) }},
+		{"PublishOutageThenScaleIn", false, false, func(rg *rig) func() window { return publishRefused(rg, true) }},
+		{"FirestoreOutage", true, false, firestoreOutage},
+		{"PubSubPause", true, false, pubSubPause},
+	}
+	for _, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			if sc.full && !sz.full {
+				t.Skip("full size only (GEMINIHOOK_FAULT_FULL=1)")
+			}
+			fs, ps := emulator.Firestore(t), emulator.PubSub(t)
+			if sc.private {
+				fs = emulator.PrivateFirestore(t)
+			}
+			if sc.name == "PubSubPause" {
+				ps = emulator.PrivatePubSub(t)
+			}
+			rg := newRigOf(t, sz, fs, ps, peerNaive)
+			r, _, _, _ := rg.run(sc.fault(rg))
+			if r.ForgedAccepted != 0 || r.ForgedPublished != 0 {
+				t.Errorf("naive: %d forged deliveries accepted, %d published", r.ForgedAccepted, r.ForgedPublished)
+			}
+			t.Logf("naive, %s: %d of %d lost, %d doubled, %d lost at the sender, status %v",
+				sc.name, r.Lost, r.Authentic, r.Doubled, r.LostAtSender, r.Status)
+		})
+	}
+}
+
+// The faults, for either receiver.
+
+func firestorePause(rg *rig) func() window {
+	return func() window { return pause(rg.t, rg.fs, rg.size.blip) }
+}
+
+func firestoreOutage(rg *rig) func() window {
+	return func() window { return pause(rg.t, rg.fs, rg.size.outage) }
+}
+
+func pubSubPause(rg *rig) func() window {
+	return func() window { return pause(rg.t, rg.ps, rg.size.outage) }
+}
+
+func firestoreKillRestart(rg *rig) func() window {
+	return func() window {
+		w := window{from: time.Now()}
+		if err := rg.fs.Stop(); err != nil {
+			rg.t.Errorf("killing the Firestore emulator: %v", err)
+		}
+		time.Sleep(rg.size.down)
+		if err := rg.fs.Start(context.Background()); err != nil {
+			rg.t.Errorf("starting the Firestore emulator again: %v", err)
+		}
+		w.to = time.Now()
+		return w
+	}
+}
+
+// publishRefused refuses every Publish RPC for the outage; with scaleIn,
+// the instance is replaced (rig.replace) before publishing works again.
+func publishRefused(rg *rig, scaleIn bool) func() window {
+	return func() window {
+		w := window{from: time.Now()}
+		rg.gate.closed.Store(true)
+		time.Sleep(rg.size.outage)
+		if scaleIn {
+			rg.replace()
+		}
+		rg.gate.closed.Store(false)
+		w.to = time.Now()
+		return w
+	}
 }

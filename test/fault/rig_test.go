@@ -5,6 +5,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"log"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -16,12 +19,14 @@ import (
 
 	"cloud.google.com/go/firestore"
 	"cloud.google.com/go/pubsub/v2"
+	secretmanager "cloud.google.com/go/secretmanager/apiv1"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	geminihook "github.com/geminihook/geminihook"
+	"github.com/geminihook/geminihook/bench/naive"
 	"github.com/geminihook/geminihook/internal/emulator"
 	"github.com/geminihook/geminihook/internal/loadtest"
 	"github.com/geminihook/geminihook/internal/publish"
@@ -128,23 +133,53 @@ func (l *logBuffer) reported(prefix string) map[string]bool {
 	return ids
 }
 
-// rig is geminihook.NewService on the emulators, served on 127.0.0.1.
+// Receivers the rig can serve.
+const (
+	peerGeminihook = "geminihook" // geminihook.NewService
+	peerNaive      = "naive"      // bench/naive: the receiver a developer would write
+)
+
+// rig is a receiver on the emulators, served on 127.0.0.1: geminihook
+// (geminihook.NewService) or the naive receiver of bench/naive. The server
+// hands each request to the current instance, which replace swaps.
 type rig struct {
 	t       *testing.T
 	size    size
+	peer    string
 	project string
 	url     string
 	gate    *gate
 	logs    *logBuffer
 	sub     *pubsub.Client // the suite's own client: subscriptions
+	fs, ps  *emulator.Emulator
+	cfg     geminihook.Config
+	sm      *secretstest.Server
+	inst    atomic.Pointer[instance]
 }
 
-// newRig builds the service on fs and ps; Pub/Sub publishes go through a
+// instance is one instance of the receiver: its handler, the requests in
+// flight on it, and how to stop it.
+type instance struct {
+	h     http.Handler
+	stop  func() // as the platform stops an idle instance: no flush
+	close func() // at the end of the test: a clean shutdown
+
+	mu      sync.RWMutex // held for reading by each request it serves
+	stopped bool
+}
+
+// newRig builds geminihook on fs and ps; Pub/Sub publishes go through a
 // gate.
 func newRig(t *testing.T, sz size, fs, ps *emulator.Emulator) *rig {
 	t.Helper()
+	return newRigOf(t, sz, fs, ps, peerGeminihook)
+}
+
+// newRigOf builds peer on fs and ps.
+func newRigOf(t *testing.T, sz size, fs, ps *emulator.Emulator, peer string) *rig {
+	t.Helper()
 	ctx := context.Background()
-	rg := &rig{t: t, size: sz, project: emulator.ProjectID(t), gate: &gate{}, logs: &logBuffer{}}
+	rg := &rig{t: t, size: sz, peer: peer, project: emulator.ProjectID(t), gate: &gate{}, logs: &logBuffer{}, fs: fs, ps: ps}
 	env := map[string]string{
 		"GOOGLE_CLOUD_PROJECT": rg.project,
 		"GEMINIHOOK_SECRET":    secretID,
@@ -154,51 +189,33 @@ func newRig(t *testing.T, sz size, fs, ps *emulator.Emulator) *rig {
 	for k, v := range sz.env {
 		env[k] = v
 	}
-	cfg, err := geminihook.LoadConfig(func(k string) string { return env[k] })
+	var err error
+	rg.cfg, err = geminihook.LoadConfig(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
-	sm := secretstest.NewServer(t)
-	sm.AddVersion(cfg.Secret, []byte(verifytest.Secret))
+	rg.sm = secretstest.NewServer(t)
+	rg.sm.AddVersion(rg.cfg.Secret, []byte(verifytest.Secret))
 
-	fsc, err := firestore.NewClient(ctx, rg.project, fs.ClientOptions(t, nil)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fsc.Close() })
-	conn, err := ps.Dial(nil, grpc.WithChainUnaryInterceptor(rg.gate.unary))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	psc, err := pubsub.NewClient(ctx, rg.project, option.WithGRPCConn(conn))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { psc.Close() })
 	rg.sub, err = pubsub.NewClient(ctx, rg.project, ps.ClientOptions(t, nil)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rg.sub.Close() })
-	if err := publish.EnsureTopics(ctx, rg.sub, cfg.Topic, cfg.QuarantineTopic); err != nil {
+	if err := publish.EnsureTopics(ctx, rg.sub, rg.cfg.Topic, rg.cfg.QuarantineTopic); err != nil {
 		t.Fatal(err)
 	}
 
-	svc, err := geminihook.NewService(cfg, geminihook.Parts{
-		Clients: geminihook.Clients{Firestore: fsc, PubSub: psc, SecretManager: sm.Client()},
-		Logger:  geminihook.NewLogger(rg.logs, cfg),
-	})
+	first, err := rg.newInstance()
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(svc)
+	rg.inst.Store(first)
+	hs := httptest.NewServer(http.HandlerFunc(rg.serve))
 	rg.url = hs.URL + "/"
 	t.Cleanup(func() {
 		hs.Close()
-		if err := svc.Close(); err != nil {
-			t.Errorf("closing the service: %v", err)
-		}
+		rg.inst.Load().close()
 	})
 	// The first requests on a fresh emulator project take about a second
 	// (the JVM warms up): get that out of the way so that the fault, not
@@ -211,6 +228,108 @@ func newRig(t *testing.T, sz size, fs, ps *emulator.Emulator) *rig {
 		t.Fatalf("warm-up load: %v; status %v", r.Problems(), r.Status)
 	}
 	return rg
+}
+
+// serve hands r to the current instance.
+func (rg *rig) serve(w http.ResponseWriter, r *http.Request) {
+	for {
+		in := rg.inst.Load()
+		in.mu.RLock()
+		if in.stopped { // replaced meanwhile: the new one serves it
+			in.mu.RUnlock()
+			continue
+		}
+		in.h.ServeHTTP(w, r)
+		in.mu.RUnlock()
+		return
+	}
+}
+
+// newInstance builds the receiver on new clients of the rig's emulators.
+// It may run on any goroutine: it reports failures as errors.
+func (rg *rig) newInstance() (*instance, error) {
+	ctx := context.Background()
+	conn, err := rg.fs.Dial(nil)
+	if err != nil {
+		return nil, err
+	}
+	fsc, err := firestore.NewClient(ctx, rg.project, option.WithGRPCConn(conn))
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	pconn, err := rg.ps.Dial(nil, grpc.WithChainUnaryInterceptor(rg.gate.unary))
+	if err != nil {
+		fsc.Close()
+		return nil, err
+	}
+	psc, err := pubsub.NewClient(ctx, rg.project, option.WithGRPCConn(pconn))
+	if err != nil {
+		pconn.Close()
+		fsc.Close()
+		return nil, err
+	}
+	closeClients := func() {
+		psc.Close()
+		pconn.Close()
+		fsc.Close()
+		conn.Close()
+	}
+	smc, err := secretmanager.NewClient(ctx, rg.sm.ClientOptions()...)
+	if err != nil {
+		closeClients()
+		return nil, err
+	}
+	in := &instance{}
+	switch rg.peer {
+	case peerNaive:
+		rc, err := naive.New(fsc, psc, verifytest.Secret, topic, log.New(rg.logs, "", log.LstdFlags))
+		if err != nil {
+			closeClients()
+			return nil, err
+		}
+		in.h = rc
+		// A stopped instance flushes nothing: what its Publisher still
+		// holds is lost.
+		in.stop = func() { closeClients(); smc.Close() }
+		in.close = func() { rc.Stop(); closeClients(); smc.Close() }
+	default:
+		svc, err := geminihook.NewService(rg.cfg, geminihook.Parts{
+			Clients: geminihook.Clients{Firestore: fsc, PubSub: psc, SecretManager: smc},
+			Logger:  geminihook.NewLogger(rg.logs, rg.cfg),
+		})
+		if err != nil {
+			closeClients()
+			return nil, err
+		}
+		in.h = svc
+		stop := func() {
+			if err := svc.Close(); err != nil {
+				rg.t.Errorf("closing the service: %v", err)
+			}
+			closeClients()
+			smc.Close()
+		}
+		in.stop, in.close = stop, stop
+	}
+	return in, nil
+}
+
+// replace starts a new instance, sends it every new request, and stops the
+// old one once the requests in flight on it are answered, as the platform
+// scales an instance in: what it still does in the background is cut
+// short. It returns when the old instance is stopped.
+func (rg *rig) replace() {
+	in, err := rg.newInstance()
+	if err != nil {
+		rg.t.Errorf("a new instance: %v", err)
+		return
+	}
+	old := rg.inst.Swap(in)
+	old.mu.Lock() // once the requests in flight on it are answered
+	old.stopped = true
+	old.mu.Unlock()
+	old.stop()
 }
 
 // window is when a fault was in effect.
@@ -265,7 +384,10 @@ func (rg *rig) run(fault func() window) (loadtest.Report, *loadtest.Result, map[
 	rep := loadtest.NewReport(res, seen)
 	var b strings.Builder
 	rep.WriteText(&b)
-	t.Logf("fault from %.1fs to %.1fs after the start; report:\n%s", w.from.Sub(started).Seconds(), w.to.Sub(started).Seconds(), b.String())
+	late := ackedBeforeSeen(res, seen, time.Second)
+	t.Logf("%s: fault from %.1fs to %.1fs after the start; %d deliveries seen on the subscription 1 s or more after their first 2xx; report:\n%s",
+		rg.peer, w.from.Sub(started).Seconds(), w.to.Sub(started).Seconds(), late, b.String())
+	rg.summarize(rep, late)
 	return rep, res, seen, w
 }
 
@@ -344,5 +466,67 @@ func checkNothingLost(t *testing.T, r loadtest.Report) {
 	}
 	if r.Interrupted {
 		t.Error("the load was interrupted")
+	}
+}
+
+// ackedBeforeSeen counts the authentic deliveries first seen on the
+// subscription at least lag after their first 2xx answer: acknowledged to
+// the sender while their event was not out yet (or, when Pub/Sub itself is
+// slow, not yet delivered).
+func ackedBeforeSeen(res *loadtest.Result, seen map[string]loadtest.Seen, lag time.Duration) int {
+	acked := map[string]time.Time{}
+	for _, s := range res.Sends {
+		if s.Role == loadtest.RoleForged {
+			continue
+		}
+		for _, a := range s.Attempts {
+			if a.Status >= 200 && a.Status < 300 {
+				at := a.Start.Add(a.Latency)
+				if t, ok := acked[s.ID]; !ok || at.Before(t) {
+					acked[s.ID] = at
+				}
+				break
+			}
+		}
+	}
+	n := 0
+	for id, at := range acked {
+		var first time.Time
+		for _, t := range seen[id].Messages {
+			if first.IsZero() || t.Before(first) {
+				first = t
+			}
+		}
+		if !first.IsZero() && first.Sub(at) >= lag {
+			n++
+		}
+	}
+	return n
+}
+
+// summarize appends the scenario's line of the comparison table to
+// $GEMINIHOOK_FAULT_SUMMARY (test/fault/loadbench prints it), when set.
+func (rg *rig) summarize(r loadtest.Report, late int) {
+	path := os.Getenv("GEMINIHOOK_FAULT_SUMMARY")
+	if path == "" {
+		return
+	}
+	scenario := strings.TrimPrefix(strings.TrimPrefix(rg.t.Name(), "TestNaive/"), "Test")
+	fivexx := 0
+	for k, v := range r.Status {
+		if strings.HasPrefix(k, "5") {
+			fivexx += v
+		}
+	}
+	line := fmt.Sprintf("| %s | %s | %d | %d | %d | %d | %d | %.0f |\n",
+		scenario, rg.peer, r.Authentic, r.Lost+r.LostAtSender, r.Doubled, fivexx, late, r.LatencyMillis.Max)
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		rg.t.Errorf("summary: %v", err)
+		return
+	}
+	defer f.Close()
+	if _, err := f.WriteString(line); err != nil {
+		rg.t.Errorf("summary: %v", err)
 	}
 }

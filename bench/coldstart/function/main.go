@@ -1,20 +1,67 @@
-// Command function is the built geminihook Cloud Function: the root
-// package's init registers its entry point (geminihook.EntryPoint) with
-// functions-framework-go, and main serves it as the Cloud Function's
-// generated main does, on 127.0.0.1:$PORT (default 8080). Run it with
-// FUNCTION_TARGET=GeminiWebhook and the configuration of the README
+// Command function is the geminihook Cloud Function as the benchmarks run
+// it: registered with functions-framework-go under the name Target and
+// served as the Cloud Function's generated main serves its target, on
+// 127.0.0.1:$PORT (default 8080), with FUNCTION_TARGET=GeminiWebhookBench
+// and the configuration of the README
 // (GOOGLE_CLOUD_PROJECT, FIRESTORE_EMULATOR_HOST, PUBSUB_EMULATOR_HOST,
-// GEMINIHOOK_…). The handler is built on the first request, as deployed.
+// GEMINIHOOK_…).
+//
+// It differs from the deployed entry point (the root package's init and
+// function.go) in one place: where the cloud clients come from. The
+// deployed function builds them in NewFromEnv, whose Secret Manager client
+// has Google's endpoint and no way to point it at loopback (there is no
+// Secret Manager emulator). This binary builds the same three clients the
+// same way (firestore.NewClientWithDatabase and pubsub.NewClient on the
+// emulators named by the environment) except that the Secret Manager client
+// is dialed to the loopback server at $GEMINIHOOK_BENCH_SECRETMANAGER that
+// the driver starts (package benchfn), and hands them to
+// geminihook.NewService, the composition NewFromEnv uses. As deployed, the
+// Service is built by the first request.
+//
+// GEMINIHOOK_BENCH_WARM chooses what happens around that build, for the
+// cold-start comparison:
+//
+//	off     nothing more (the entry point without a warm-up)
+//	build   (default) once built, Service.WarmUp runs in the background
+//	        while the first request goes on
+//	pubsub  as build, and the warm-up also opens the Pub/Sub connection
+//	        (a Publish of no message on the Service's client): what a
+//	        publisher with a WarmUp method adds
+//	start   as pubsub, but the build and the warm-up start when the process
+//	        starts, from init in a goroutine, before the first request
+//
+// With GEMINIHOOK_BENCH_STATS set, the Firestore and Pub/Sub connections
+// count their calls and the side port reports them (benchfn).
 package main
 
 import (
+	"context"
 	"log"
+	"net/http"
 	"os"
+	"sync"
 
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
+	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
-	_ "github.com/geminihook/geminihook" // registers GeminiWebhook
+	geminihook "github.com/geminihook/geminihook"
+	"github.com/geminihook/geminihook/bench/internal/benchfn"
 )
+
+// Target is the name this binary registers: the root package's init has
+// registered geminihook.EntryPoint already (to the deployed lazy build).
+const Target = "GeminiWebhookBench"
+
+func init() {
+	functions.HTTP(Target, serve)
+	if os.Getenv(envWarm) == "start" {
+		go handler(context.Background())
+	}
+}
+
+// envWarm chooses the warm-up (see the package documentation).
+const envWarm = "GEMINIHOOK_BENCH_WARM"
 
 func main() {
 	port := os.Getenv("PORT")
@@ -24,4 +71,70 @@ func main() {
 	if err := funcframework.StartHostPort("127.0.0.1", port); err != nil {
 		log.Fatalf("funcframework.StartHostPort: %v", err)
 	}
+}
+
+var lazy struct {
+	mu  sync.Mutex
+	h   http.Handler
+	err error
+}
+
+// handler builds the Service on first use, as function.go does.
+func handler(ctx context.Context) (http.Handler, error) {
+	lazy.mu.Lock()
+	defer lazy.mu.Unlock()
+	if lazy.h != nil || lazy.err != nil {
+		return lazy.h, lazy.err
+	}
+	// The clients outlive the request that happened to build them.
+	ctx = context.WithoutCancel(ctx)
+	cfg, err := geminihook.LoadConfig(os.Getenv)
+	if err != nil {
+		lazy.err = err
+		return nil, err
+	}
+	c, err := benchfn.Setup(ctx, cfg.ProjectID, cfg.Database)
+	if err != nil {
+		lazy.err = err
+		return nil, err
+	}
+	s, err := geminihook.NewService(cfg, geminihook.Parts{
+		Clients: geminihook.Clients{Firestore: c.Firestore, PubSub: c.PubSub, SecretManager: c.SecretManager},
+		Logger:  geminihook.NewLogger(os.Stdout, cfg),
+	})
+	if err != nil {
+		c.Close()
+		lazy.err = err
+		return nil, err
+	}
+	lazy.h = s
+	switch mode := os.Getenv(envWarm); mode {
+	case "off":
+	case "", "build", "pubsub", "start":
+		go func() {
+			if mode != "" && mode != "build" {
+				go warmPubSub(ctx, c, s.Topics[0])
+			}
+			s.WarmUp(ctx)
+		}()
+	default:
+		log.Printf("%s=%q: want off, build, pubsub or start", envWarm, mode)
+	}
+	return s, nil
+}
+
+// warmPubSub opens the Service's Pub/Sub connection with a Publish of no
+// message, which publishes nothing.
+func warmPubSub(ctx context.Context, c *benchfn.Clients, topic string) {
+	c.PubSub.TopicAdminClient.Publish(ctx, &pubsubpb.PublishRequest{Topic: topic})
+}
+
+func serve(w http.ResponseWriter, r *http.Request) {
+	h, err := handler(r.Context())
+	if err != nil {
+		log.Printf("geminihook cannot start: %v", err)
+		http.Error(w, "temporarily unavailable, retry later", http.StatusServiceUnavailable)
+		return
+	}
+	h.ServeHTTP(w, r)
 }
