@@ -1,17 +1,15 @@
 package test
 
 import (
-	"bufio"
 	"fmt"
-	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	geminihook "github.com/geminihook/geminihook"
 	"github.com/geminihook/geminihook/events"
+	"github.com/geminihook/geminihook/internal/rawpost"
 	"github.com/geminihook/geminihook/verify"
 	"github.com/geminihook/geminihook/verify/verifytest"
 )
@@ -199,43 +197,18 @@ func TestNoRouteTokens(t *testing.T) {
 	}
 }
 
-// rawPost writes a POST to the stack by hand: headers (webhook headers and
-// Content-Length as given), then the first bytes of a body, and then, when
-// closeWrite is set, ends its side of the connection. It returns the status
-// line's code and how long the answer took from the end of the headers.
+// rawPost sends a POST to the stack by hand (internal/rawpost): headers
+// (Content-Length as given), then the first bytes of a body, and then,
+// when closeWrite is set, the end of the client's side.
 func (s *stack) rawPost(t *testing.T, path string, h http.Header, contentLength int, first []byte, closeWrite bool) (int, time.Duration) {
 	t.Helper()
-	c, err := net.Dial("tcp", strings.TrimPrefix(s.url, "http://"))
+	code, took, err := rawpost.Post(strings.TrimPrefix(s.url, "http://"), rawpost.Request{
+		Path: path, Header: h, ContentLength: contentLength, First: first, CloseWrite: closeWrite,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	var b strings.Builder
-	fmt.Fprintf(&b, "POST %s HTTP/1.1\r\nHost: gemini.test\r\nContent-Type: application/json\r\nContent-Length: %d\r\n", path, contentLength)
-	for k, vs := range h {
-		for _, v := range vs {
-			fmt.Fprintf(&b, "%s: %s\r\n", k, v)
-		}
-	}
-	b.WriteString("\r\n")
-	start := time.Now()
-	if _, err := c.Write(append([]byte(b.String()), first...)); err != nil {
-		t.Fatal(err)
-	}
-	if closeWrite {
-		c.(*net.TCPConn).CloseWrite()
-	}
-	c.SetReadDeadline(time.Now().Add(20 * time.Second))
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		t.Fatalf("no answer: %v", err)
-	}
-	f := strings.Fields(line)
-	if len(f) < 2 {
-		t.Fatalf("status line %q", line)
-	}
-	code, _ := strconv.Atoi(f[1])
-	return code, time.Since(start)
+	return code, took
 }
 
 // TestSlowAndBrokenBodies: an unauthenticated request costs no more than a

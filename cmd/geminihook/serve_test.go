@@ -1,23 +1,18 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"context"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	geminihook "github.com/geminihook/geminihook"
+	"github.com/geminihook/geminihook/internal/rawpost"
 	"github.com/geminihook/geminihook/verify"
 	"github.com/geminihook/geminihook/verify/verifytest"
 )
@@ -121,42 +116,6 @@ func TestParseServe(t *testing.T) {
 	}
 }
 
-// servedInProcess runs serve in this process with args and env vars,
-// returning its base URL (with the trailing slash); it stops at the end of
-// the test.
-func servedInProcess(t *testing.T, vars map[string]string, args ...string) (string, *syncBuffer) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	out, errs := &syncBuffer{}, &syncBuffer{}
-	e := env{stdin: strings.NewReader(""), stdout: out, stderr: errs, getenv: func(k string) string { return vars[k] }}
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0", "--pubsub-addr", "127.0.0.1:0"}, args...), e)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			t.Error("serve did not stop")
-		}
-	})
-	re := regexp.MustCompile(`listening on (http://\S+/)`)
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if m := re.FindStringSubmatch(out.String()); m != nil && strings.Contains(out.String(), "Stop with Ctrl-C.") {
-			return m[1], errs
-		}
-		select {
-		case code := <-done:
-			t.Fatalf("serve exited %d:\n%s\n%s", code, out, errs)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	t.Fatalf("no banner:\n%s\n%s", out, errs)
-	return "", nil
-}
-
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -189,7 +148,7 @@ func TestServeOwnership(t *testing.T) {
 	if err := os.WriteFile(jwksFile, verifytest.JWKS(signer), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	base, logs := servedInProcess(t, map[string]string{"GEMINIHOOK_REQUEST_TIMEOUT": "2s"},
+	base, _, _, logs := serveInProcess(t, map[string]string{"GEMINIHOOK_REQUEST_TIMEOUT": "2s"},
 		"--secret", verifytest.Secret, "--jwks-file", jwksFile, "--route-token", token, "--audience", localAudience)
 	body := []byte(`{"type":"batch.succeeded","data":{"id":"batch_serve_own"}}`)
 	post := func(path string, h http.Header, b []byte) int {
@@ -268,40 +227,14 @@ func TestServeOwnership(t *testing.T) {
 	}
 }
 
-// rawPost sends a POST by hand: the headers, then first, then (close) the
-// end of the client's side. It returns the answer's status and how long it
-// took.
+// rawPost sends a POST by hand (internal/rawpost): the headers, then
+// first, then (close) the end of the client's side. It returns the
+// answer's status and how long it took.
 func rawPost(t *testing.T, addr, path string, h http.Header, length int, first []byte, closeWrite bool) (int, time.Duration) {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
+	code, took, err := rawpost.Post(addr, rawpost.Request{Path: path, Header: h, ContentLength: length, First: first, CloseWrite: closeWrite})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	var b strings.Builder
-	fmt.Fprintf(&b, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n", path, length)
-	for k, vs := range h {
-		for _, v := range vs {
-			fmt.Fprintf(&b, "%s: %s\r\n", k, v)
-		}
-	}
-	b.WriteString("\r\n")
-	start := time.Now()
-	if _, err := c.Write(append([]byte(b.String()), first...)); err != nil {
-		t.Fatal(err)
-	}
-	if closeWrite {
-		c.(*net.TCPConn).CloseWrite()
-	}
-	c.SetReadDeadline(time.Now().Add(20 * time.Second))
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		t.Fatalf("no answer: %v", err)
-	}
-	f := strings.Fields(line)
-	if len(f) < 2 {
-		t.Fatalf("status line %q", line)
-	}
-	code, _ := strconv.Atoi(f[1])
-	return code, time.Since(start)
+	return code, took
 }

@@ -249,6 +249,29 @@ type session struct {
 
 // open checks the flags, connects to Secret Manager when needSM or
 // --api-key-secret asks for it, and builds the API client.
+// startOne parses a subcommand's single ID argument, then starts its
+// session as start does.
+func (a *apiFlags) startOne(ctx context.Context, fs *flag.FlagSet, args []string, e env, needSM bool) (context.Context, *session, string, func(), error) {
+	id, err := oneID(fs, args, e)
+	if err != nil {
+		return nil, nil, "", nil, err
+	}
+	ctx, s, done, err := a.start(ctx, e, needSM)
+	return ctx, s, id, done, err
+}
+
+// start opens a subcommand's API session under its --timeout; done closes
+// the session and ends the timeout.
+func (a *apiFlags) start(ctx context.Context, e env, needSM bool) (context.Context, *session, func(), error) {
+	ctx, cancel := context.WithTimeout(ctx, a.timeout)
+	s, err := a.open(ctx, e, needSM)
+	if err != nil {
+		cancel()
+		return nil, nil, nil, err
+	}
+	return ctx, s, func() { s.close(); cancel() }, nil
+}
+
 func (a *apiFlags) open(ctx context.Context, e env, needSM bool) (*session, error) {
 	if err := a.check(); err != nil {
 		return nil, err
@@ -447,13 +470,11 @@ func runWebhooksList(ctx context.Context, args []string, e env) error {
 	if *pageSize < 0 || *pageSize > gemini.MaxPageSize {
 		return badUsage("--page-size %d: want 1 to %d", *pageSize, gemini.MaxPageSize)
 	}
-	ctx, cancel := context.WithTimeout(ctx, a.timeout)
-	defer cancel()
-	s, err := a.open(ctx, e, false)
+	ctx, s, done, err := a.start(ctx, e, false)
 	if err != nil {
 		return err
 	}
-	defer s.close()
+	defer done()
 	hooks, err := s.client.List(ctx, *pageSize)
 	if err != nil {
 		return apiError(err, &a)
@@ -526,17 +547,11 @@ truncated display form with their expiry.`, `  geminihook webhooks get 8f1c2d3e4
 	var a apiFlags
 	a.register(fs, 2*time.Minute)
 	asJSON := fs.Bool("json", false, "print the resource as JSON")
-	id, err := oneID(fs, args, e)
+	ctx, s, id, done, err := a.startOne(ctx, fs, args, e, false)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, a.timeout)
-	defer cancel()
-	s, err := a.open(ctx, e, false)
-	if err != nil {
-		return err
-	}
-	defer s.close()
+	defer done()
 	h, err := s.client.Get(ctx, id)
 	if err != nil {
 		return apiError(err, &a)
@@ -580,13 +595,11 @@ The signing secret does not change (see 'geminihook webhooks rotate').`, `  gemi
 	if len(mask) == 0 {
 		return badUsage("nothing to update: give --uri, --events or --name")
 	}
-	ctx, cancel := context.WithTimeout(ctx, a.timeout)
-	defer cancel()
-	s, err := a.open(ctx, e, false)
+	ctx, s, done, err := a.start(ctx, e, false)
 	if err != nil {
 		return err
 	}
-	defer s.close()
+	defer done()
 	h, err := s.client.Update(ctx, id, gemini.Webhook{URI: *uri, SubscribedEvents: events, Name: *name}, mask)
 	if err != nil {
 		return apiError(err, &a)
@@ -603,17 +616,11 @@ in Secret Manager (disable or destroy the versions there when no other
 webhook uses the secret).`, `  geminihook webhooks delete 8f1c2d3e4b5a6978`, e)
 	var a apiFlags
 	a.register(fs, 2*time.Minute)
-	id, err := oneID(fs, args, e)
+	ctx, s, id, done, err := a.startOne(ctx, fs, args, e, false)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, a.timeout)
-	defer cancel()
-	s, err := a.open(ctx, e, false)
-	if err != nil {
-		return err
-	}
-	defer s.close()
+	defer done()
 	if err := s.client.Delete(ctx, id); err != nil {
 		return apiError(err, &a)
 	}
@@ -630,17 +637,11 @@ function's logs say why it answered what it did), then enable it.`, `  geminihoo
   geminihook webhooks status || geminihook webhooks enable 8f1c2d3e4b5a6978`, e)
 	var a apiFlags
 	a.register(fs, 2*time.Minute)
-	id, err := oneID(fs, args, e)
+	ctx, s, id, done, err := a.startOne(ctx, fs, args, e, false)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, a.timeout)
-	defer cancel()
-	s, err := a.open(ctx, e, false)
-	if err != nil {
-		return err
-	}
-	defer s.close()
+	defer done()
 	before, err := s.client.Get(ctx, id)
 	if err != nil {
 		return apiError(err, &a)
@@ -676,13 +677,11 @@ func runWebhooksStatus(ctx context.Context, args []string, e env) error {
 	if err := noArgs(fs, args, e); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, a.timeout)
-	defer cancel()
-	s, err := a.open(ctx, e, false)
+	ctx, s, done, err := a.start(ctx, e, false)
 	if err != nil {
 		return err
 	}
-	defer s.close()
+	defer done()
 	hooks, err := s.client.List(ctx, gemini.MaxPageSize)
 	if err != nil {
 		return apiError(err, &a)

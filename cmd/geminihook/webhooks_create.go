@@ -74,13 +74,11 @@ func runWebhooksCreate(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, a.timeout)
-	defer cancel()
-	s, err := a.open(ctx, e, true)
+	ctx, s, done, err := a.start(ctx, e, true)
 	if err != nil {
 		return err
 	}
-	defer s.close()
+	defer done()
 	if *function != "" {
 		if *uri, err = functionURI(ctx, *function, a.projectOr(e), *region, *functionsAddr); err != nil {
 			return err

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,32 +18,14 @@ var (
 	reServePubSub = regexp.MustCompile(`in-process at (\S+?),`)
 )
 
-// hookBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
-type hookBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *hookBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *hookBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// serveForHooks runs serve in this process on free ports and returns its
-// URL, its in-process Pub/Sub address and its output (banner and logs);
-// it stops at the end of the test.
-func serveForHooks(t *testing.T, args ...string) (url, pubsubAddr string, out, logs *hookBuffer) {
+// serveInProcess runs serve in this process on free ports, with vars as
+// its environment, and returns its URL, its in-process Pub/Sub address and
+// its output (banner and logs); it stops at the end of the test.
+func serveInProcess(t *testing.T, vars map[string]string, args ...string) (url, pubsubAddr string, out, logs *syncBuffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out, logs = &hookBuffer{}, &hookBuffer{}
-	e := env{stdin: strings.NewReader(""), stdout: out, stderr: logs, getenv: func(string) string { return "" }}
+	out, logs = &syncBuffer{}, &syncBuffer{}
+	e := env{stdin: strings.NewReader(""), stdout: out, stderr: logs, getenv: func(k string) string { return vars[k] }}
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0", "--pubsub-addr", "127.0.0.1:0"}, args...), e)
@@ -95,7 +75,7 @@ func TestWebhooksPingWaitEndToEnd(t *testing.T) {
 	if err := os.WriteFile(secretFile, vs[0].Payload, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	url, psAddr, banner, logs := serveForHooks(t, "--secret-file", secretFile)
+	url, psAddr, banner, logs := serveInProcess(t, nil, "--secret-file", secretFile)
 	h.mustRun(t, 0, "update", id, "--uri", url)
 
 	stdout, stderr := h.mustRun(t, 0, "ping", id, "--wait", "--pubsub-addr", psAddr, "--timeout", "30s")
@@ -119,7 +99,7 @@ func TestWebhooksPingWaitEndToEnd(t *testing.T) {
 func TestWebhooksPingWaitTimeout(t *testing.T) {
 	h := newHooksEnv(t)
 	id := h.create(t, "https://placeholder.example.test/")
-	url, psAddr, _, _ := serveForHooks(t, "--secret", geminitest.NewSecret())
+	url, psAddr, _, _ := serveInProcess(t, nil, "--secret", geminitest.NewSecret())
 	h.mustRun(t, 0, "update", id, "--uri", url)
 	start := time.Now()
 	code, stdout, stderr := h.run(t, "ping", id, "--wait", "--pubsub-addr", psAddr, "--timeout", "3s")

@@ -48,17 +48,11 @@ func runWebhooksPing(ctx context.Context, args []string, e env) error {
 	fs.Var(&topics, "topic", "`TOPIC` id or full name to watch, repeatable (default "+geminihook.DefaultTopic+")")
 	pubsubAddr := fs.String("pubsub-addr", "", "Pub/Sub emulator `host:port` (default $PUBSUB_EMULATOR_HOST, else Google's Pub/Sub)")
 	eventType := fs.String("event-type", "", "exact event `type` of the ping (default: any type containing \"ping\")")
-	id, err := oneID(fs, args, e)
+	ctx, s, id, done, err := a.startOne(ctx, fs, args, e, false)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, a.timeout)
-	defer cancel()
-	s, err := a.open(ctx, e, false)
-	if err != nil {
-		return err
-	}
-	defer s.close()
+	defer done()
 	if !*wait {
 		if err := s.client.Ping(ctx, id); err != nil {
 			return apiError(err, &a)

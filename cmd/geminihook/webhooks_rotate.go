@@ -64,13 +64,11 @@ func runWebhooksRotate(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, a.timeout)
-	defer cancel()
-	s, err := a.open(ctx, e, true)
+	ctx, s, done, err := a.start(ctx, e, true)
 	if err != nil {
 		return err
 	}
-	defer s.close()
+	defer done()
 	if *finish {
 		return finishRotation(ctx, s, id, secretFull, *dryRun, e)
 	}
