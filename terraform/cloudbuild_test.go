@@ -2,6 +2,7 @@ package terraform_test
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -201,28 +202,217 @@ func TestCloudBuildSteps(t *testing.T) {
 	}
 }
 
-func TestCloudBuildImagesMatchTheRepository(t *testing.T) {
+// substitute applies Cloud Build's substitutions to text: $NAME and ${NAME}
+// become their values (the declared defaults, overrides, and the built-in
+// ones given), $$ becomes $.
+func substitute(text string, values map[string]string) string {
+	ref := regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)`)
+	return ref.ReplaceAllStringFunc(text, func(m string) string {
+		if m == "$$" {
+			return "$"
+		}
+		name := strings.Trim(m, "${}")
+		if v, ok := values[name]; ok {
+			return v
+		}
+		return m
+	})
+}
+
+// toolchainVersion is go.mod's toolchain version ("toolchain go1.26.10" ->
+// "1.26.10"), else its go line.
+func toolchainVersion(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "toolchain" {
+			return strings.TrimPrefix(f[1], "go")
+		}
+	}
+	return goModVersion(t)
+}
+
+// pinnedImage reports whether an image reference names one image for
+// good: by digest, or by an exact version tag (1.2.3, optionally with a
+// suffix such as -alpine). :latest, a bare name, or a tag such as 1.26 or
+// slim, which moves with every release, is not.
+var (
+	digestRef  = regexp.MustCompile(`@sha256:[0-9a-f]{64}$`)
+	versionTag = regexp.MustCompile(`^v?[0-9]+\.[0-9]+\.[0-9]+(-[a-z0-9.]+)?$`)
+)
+
+func pinnedImage(image string) bool {
+	if digestRef.MatchString(image) {
+		return true
+	}
+	slash := strings.LastIndex(image, "/")
+	colon := strings.LastIndex(image, ":")
+	if colon < slash+1 {
+		return false // no tag: latest
+	}
+	return versionTag.MatchString(image[colon+1:])
+}
+
+func TestPinnedImageCatchesFloatingTags(t *testing.T) {
+	for image, want := range map[string]bool{
+		"golang:1.26.10":                               true,
+		"hashicorp/terraform:1.11.4":                   true,
+		"golang:1.26.10-bookworm":                      true,
+		"gcr.io/x/y@sha256:" + strings.Repeat("a", 64): true,
+		"golang:1.26":                                  false,
+		"golang":                                       false,
+		"golang:latest":                                false,
+		"gcr.io/google.com/cloudsdktool/cloud-sdk:slim": false,
+		"localhost:5000/tool":                           false,
+	} {
+		if got := pinnedImage(image); got != want {
+			t.Errorf("pinnedImage(%q) = %v, want %v", image, got, want)
+		}
+	}
+}
+
+// Every image is pinned to an exact version or a digest; Go's is go.mod's
+// toolchain, Terraform's satisfies versions.tf (>= 1.5).
+func TestCloudBuildImagesArePinned(t *testing.T) {
 	cb, _ := loadCloudBuild(t)
-	goVersion := goModVersion(t)
+	goVersion := toolchainVersion(t)
 	var sawGo, sawTerraform bool
 	for _, s := range cb.Steps {
-		image := strings.NewReplacer("${_GO_VERSION}", cb.Substitutions["_GO_VERSION"], "${_TF_VERSION}", cb.Substitutions["_TF_VERSION"]).Replace(s.Name)
+		image := substitute(s.Name, cb.Substitutions)
+		if !pinnedImage(image) {
+			t.Errorf("step %s uses %s: pin an exact version (or a digest), never a tag that moves", s.ID, image)
+		}
 		switch {
 		case strings.HasPrefix(image, "golang:"):
 			sawGo = true
-			if tag := strings.TrimPrefix(image, "golang:"); tag != goVersion && !strings.HasPrefix(tag, goVersion+".") {
-				t.Errorf("step %s uses %s; go.mod wants Go %s", s.ID, image, goVersion)
+			if tag := strings.TrimPrefix(image, "golang:"); tag != goVersion && !strings.HasPrefix(tag, goVersion+"-") {
+				t.Errorf("step %s uses %s; go.mod's toolchain is Go %s", s.ID, image, goVersion)
 			}
 		case strings.HasPrefix(image, "hashicorp/terraform:"):
 			sawTerraform = true
 			tag := strings.TrimPrefix(image, "hashicorp/terraform:")
-			if !regexp.MustCompile(`^1\.([5-9]|[1-9][0-9])(\.[0-9]+)?$`).MatchString(tag) {
+			if !regexp.MustCompile(`^1\.([5-9]|[1-9][0-9])\.[0-9]+$`).MatchString(tag) {
 				t.Errorf("step %s uses terraform %s; versions.tf requires >= 1.5", s.ID, tag)
 			}
 		}
 	}
 	if !sawGo || !sawTerraform {
 		t.Errorf("golang image used: %v, terraform image used: %v; want both", sawGo, sawTerraform)
+	}
+}
+
+// runBuild runs the steps of cloudbuild.yaml as Cloud Build would (each
+// step's script after substitution, in its directory, in order), with
+// stand-ins for terraform, go and curl that record their arguments, and
+// returns the recorded calls.
+func runBuild(t *testing.T, subs map[string]string) []string {
+	t.Helper()
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash")
+	}
+	cb, _ := loadCloudBuild(t)
+	work := t.TempDir()
+	bin := filepath.Join(work, ".bin")
+	log := filepath.Join(work, ".calls")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for tool, out := range map[string]string{
+		"terraform": `case "$*" in *output*function_url*) printf https://receiver.invalid ;; esac`,
+		"go":        ``,
+		"curl":      `printf 405`,
+	} {
+		script := "#!/bin/sh\necho \"" + tool + " $*\" >> " + log + "\n" + out + "\n"
+		if err := os.WriteFile(filepath.Join(bin, tool), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	values := map[string]string{"PROJECT_ID": "example-project"}
+	for k, v := range cb.Substitutions {
+		values[k] = v
+	}
+	for k, v := range subs {
+		values[k] = v
+	}
+	for _, s := range cb.Steps {
+		var argv []string
+		for _, a := range s.Args {
+			argv = append(argv, strings.ReplaceAll(substitute(a, values), "/workspace", work))
+		}
+		entry := s.Entrypoint
+		if entry == "" {
+			entry = "terraform" // the terraform image's own entrypoint
+		}
+		if entry != "sh" && entry != "bash" && entry != "terraform" {
+			t.Fatalf("step %s: entrypoint %s", s.ID, entry)
+		}
+		if entry == "sh" {
+			entry = "bash" // the stand-ins need a POSIX shell; bash is one
+		}
+		dir := work
+		if s.Dir != "" {
+			dir = filepath.Join(work, substitute(s.Dir, values))
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cmd := exec.Command(entry, argv...)
+		if entry == "terraform" {
+			cmd = exec.Command(filepath.Join(bin, "terraform"), argv...)
+		}
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
+		for _, e := range s.Env {
+			cmd.Env = append(cmd.Env, substitute(e, values))
+		}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("step %s: %v\n%s", s.ID, err, out)
+		}
+	}
+	b, _ := os.ReadFile(log)
+	return strings.Split(strings.TrimSpace(string(b)), "\n")
+}
+
+// _APPLY=false (pull requests) plans without the lock and without a
+// refresh, and neither applies nor calls the receiver; _APPLY=true (the
+// branch, approved) plans with the lock, applies that plan and runs the
+// smoke check.
+func TestCloudBuildPlanOnlyChangesNothing(t *testing.T) {
+	has := func(calls []string, prefix string) string {
+		for _, c := range calls {
+			if strings.HasPrefix(c, prefix) {
+				return c
+			}
+		}
+		return ""
+	}
+	pr := runBuild(t, map[string]string{"_TF_STATE_BUCKET": "example-tfstate", "_APPLY": "false"})
+	plan := has(pr, "terraform plan")
+	if !strings.Contains(plan, "-lock=false") || !strings.Contains(plan, "-refresh=false") || !strings.Contains(plan, "-var=project_id=example-project") {
+		t.Errorf("_APPLY=false: plan = %q, want -lock=false -refresh=false and the project", plan)
+	}
+	for _, c := range []string{"terraform apply", "terraform output", "curl"} {
+		if got := has(pr, c); got != "" {
+			t.Errorf("_APPLY=false runs %q", got)
+		}
+	}
+	if has(pr, "go test") == "" || has(pr, "terraform init") == "" {
+		t.Errorf("_APPLY=false does not test and init: %q", pr)
+	}
+
+	main := runBuild(t, map[string]string{"_TF_STATE_BUCKET": "example-tfstate", "_APPLY": "true"})
+	if plan := has(main, "terraform plan"); strings.Contains(plan, "-lock=false") || strings.Contains(plan, "-refresh=false") {
+		t.Errorf("_APPLY=true: plan = %q, want the lock and a refresh", plan)
+	}
+	if has(main, "terraform apply -input=false tfplan") == "" || !strings.Contains(has(main, "curl"), "https://receiver.invalid") {
+		t.Errorf("_APPLY=true does not apply the plan and check the receiver: %q", main)
+	}
+	// The default of a manual `gcloud builds submit` is to apply.
+	if cb, _ := loadCloudBuild(t); cb.Substitutions["_APPLY"] != "true" {
+		t.Errorf("_APPLY defaults to %q, want true", cb.Substitutions["_APPLY"])
 	}
 }
 

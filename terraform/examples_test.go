@@ -480,12 +480,17 @@ var everythingOn = map[string]cty.Value{
 	"create_example_subscriptions": cty.True,
 	"create_firestore_database":    cty.True,
 	"trace_sample_ratio":           cty.NumberFloatVal(0.1),
+	"cloud_build": cty.ObjectVal(map[string]cty.Value{
+		"github":       cty.ObjectVal(map[string]cty.Value{"owner": cty.StringVal("example"), "name": cty.StringVal("geminihook")}),
+		"state_bucket": cty.StringVal("example-tfstate"),
+	}),
 }
 
 // variants are the module's mutually exclusive configurations, each with
 // everything on; the name checks run on each.
 var variants = map[string]map[string]cty.Value{
-	"function": {},
+	"function":  {"deploy_as": cty.StringVal("function")},
+	"cloud_run": {"deploy_as": cty.StringVal("cloud_run")},
 }
 
 func withOverrides(maps ...map[string]cty.Value) map[string]cty.Value {
@@ -526,7 +531,11 @@ func instanceNames(t *testing.T, m *module, overrides map[string]cty.Value) map[
 				}
 				name = d.DisplayName
 			}
-			add(typ+" "+name, addr)
+			ns := typ
+			if typ == "google_cloudfunctions2_function" || typ == "google_cloud_run_v2_service" {
+				ns = "Cloud Run service" // a function is a Cloud Run service of the same name
+			}
+			add(ns+" "+name, addr)
 		}
 	}
 	if a := m.data["archive_file.source"]; a != nil {
@@ -733,6 +742,8 @@ func TestNamesDeriveFromTheName(t *testing.T) {
 		{"prod", "staging"},
 		{"abcd", "abcd-1"},
 		{"geminihook", "gemini-job"},
+		{"geminihook", "geminihook-plan"},
+		{"geminihook", "geminihook-deploy"},
 	}
 	for variant, v := range variants {
 		for _, p := range pairs {
@@ -745,8 +756,12 @@ func TestNamesDeriveFromTheName(t *testing.T) {
 			}
 		}
 	}
-	if validationAccepts(t, m, "name", cty.StringVal("gemini")) {
-		t.Error(`name "gemini" is accepted; its topic would be the default instance's gemini-job-events`)
+	// Refused: the default instance's topic, and the names of an
+	// instance's other Cloud Run services.
+	for _, bad := range []string{"gemini", "geminihook-run", "geminihook-watch"} {
+		if validationAccepts(t, m, "name", cty.StringVal(bad)) {
+			t.Errorf("name %q is accepted; another instance's resource has its name", bad)
+		}
 	}
 }
 

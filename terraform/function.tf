@@ -1,5 +1,7 @@
 # The function: its source archive, the repository its image is built into,
 # the function itself and the public invoke grant on its Cloud Run service.
+# With deploy_as = "cloud_run" the function is built the same way but stays
+# private; cloudrun.tf serves its image.
 
 # The Go module at the repository root, without what the function does not
 # need. archive_file matches each exclude (a doublestar glob, relative to
@@ -163,6 +165,11 @@ locals {
     }
   }
 
+  # deploy_as: the Cloud Run service that receives deliveries, and its URL.
+  cloud_run    = var.deploy_as == "cloud_run"
+  service_name = local.cloud_run ? "${var.name}-run" : var.name
+  receiver_url = local.cloud_run ? google_cloud_run_v2_service.webhook[0].uri : google_cloudfunctions2_function.webhook.url
+
   # Cloud Run's request timeout, just above the function's own deadline: the
   # function answers every request itself (503 past the deadline, 408 for a
   # body still arriving), and no connection, a slow client's included, is
@@ -196,12 +203,14 @@ resource "google_cloudfunctions2_function" "webhook" {
     available_memory                 = var.function_memory
     available_cpu                    = var.function_cpu
     max_instance_request_concurrency = var.max_instance_request_concurrency
-    min_instance_count               = var.min_instances
-    max_instance_count               = var.max_instances
+    min_instance_count               = local.cloud_run ? 0 : var.min_instances
+    max_instance_count               = local.cloud_run ? 1 : var.max_instances
     timeout_seconds                  = local.function_timeout_seconds
     # Gemini calls from the internet and cannot present Google credentials:
     # the webhook signature is the gate (README, "Why the function is public").
-    ingress_settings               = "ALLOW_ALL"
+    # Deployed as a Cloud Run service instead, the function only builds the
+    # image: internal traffic only, and no invoker grant at all.
+    ingress_settings               = local.cloud_run ? "ALLOW_INTERNAL_ONLY" : "ALLOW_ALL"
     all_traffic_on_latest_revision = true
     service_account_email          = google_service_account.function.email
     environment_variables          = local.environment
@@ -250,6 +259,8 @@ resource "google_cloudfunctions2_function" "webhook" {
 # Pub/Sub I/O, so an unsigned call costs one rejected request and nothing
 # else.
 resource "google_cloud_run_v2_service_iam_member" "public_invoker" {
+  count = local.cloud_run ? 0 : 1
+
   project  = var.project_id
   location = var.region
   name     = google_cloudfunctions2_function.webhook.service_config[0].service

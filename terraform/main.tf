@@ -70,7 +70,7 @@ locals {
   # Logging filter selecting the function's per-request access lines.
   delivery_log_filter = join(" AND ", [
     "resource.type=\"cloud_run_revision\"",
-    "resource.labels.service_name=\"${var.name}\"",
+    "resource.labels.service_name=\"${local.service_name}\"",
     "jsonPayload.message=\"delivery\"",
   ])
 }

@@ -287,13 +287,34 @@ var (
 	publicMembers = map[string]bool{"allUsers": true, "allAuthenticatedUsers": true}
 )
 
+// deployerAdminRoles are the admin roles the Cloud Build deploy account
+// (google_service_account.ci_deploy, which applies this module) may hold on
+// the project: each manages resources the module creates, and creation is
+// a project permission. No other identity may hold an admin role on the
+// project, and the deployer no other; projectIamAdmin only under a
+// condition that limits the roles it can grant
+// (iam.googleapis.com/modifiedGrantsByRole).
+var deployerAdminRoles = map[string]bool{
+	"roles/serviceusage.serviceUsageAdmin":  true,
+	"roles/iam.serviceAccountAdmin":         true,
+	"roles/resourcemanager.projectIamAdmin": true,
+	"roles/run.admin":                       true,
+	"roles/storage.admin":                   true,
+	"roles/artifactregistry.admin":          true,
+	"roles/pubsub.admin":                    true,
+	"roles/secretmanager.admin":             true,
+	"roles/cloudscheduler.admin":            true,
+}
+
 // iamProblems enforces least privilege on every IAM resource: additive
 // *_iam_member grants only (no authoritative *_iam_binding or *_iam_policy
-// that would strip other principals), a literal role so that the rule
-// cannot be dodged through a variable, no basic role anywhere, no admin
-// role on a project, folder or organization, no storage role on one
-// without an IAM condition (it would reach every bucket), public members
-// only as Cloud Run invokers, and no service account keys.
+// that would strip other principals), a literal role (or each.key/each.value
+// over literal roles) so that the rule cannot be dodged through a variable,
+// no basic role anywhere, no admin role on a project, folder or
+// organization (the deploy account's deployerAdminRoles excepted), no
+// storage role on one without an IAM condition (it would reach every
+// bucket), public members only as Cloud Run invokers, and no service
+// account keys.
 func iamProblems(m *module) []string {
 	var problems []string
 	for _, key := range sortedKeys(m.resources) {
@@ -305,24 +326,32 @@ func iamProblems(m *module) []string {
 		case strings.HasSuffix(typ, "_iam_policy"), strings.HasSuffix(typ, "_iam_binding"):
 			problems = append(problems, key+": authoritative IAM; use an additive _iam_member")
 		case strings.HasSuffix(typ, "_iam_member"):
-			role, ok := literalString(body.Attributes["role"])
+			roles, ok := m.possibleRoles(body)
 			if !ok {
-				problems = append(problems, key+": role must be a literal string")
+				problems = append(problems, key+": role must be a literal string, or each.key/each.value of a for_each over literal roles")
 				continue
 			}
-			if basicRole.MatchString(role) {
-				problems = append(problems, key+": basic role "+role)
-			}
 			projectWide := strings.HasPrefix(typ, "google_project_") || strings.HasPrefix(typ, "google_folder_") || strings.HasPrefix(typ, "google_organization_")
-			if projectWide && strings.Contains(strings.ToLower(role), "admin") {
-				problems = append(problems, key+": admin role "+role+" on a whole project")
-			}
-			if projectWide && strings.HasPrefix(role, "roles/storage.") && block(body, "condition") == nil {
-				problems = append(problems, key+": storage role "+role+" on a whole project without an IAM condition (every bucket)")
-			}
-			if member, ok := literalString(body.Attributes["member"]); ok && publicMembers[member] {
-				if typ != "google_cloud_run_v2_service_iam_member" || role != "roles/run.invoker" {
-					problems = append(problems, key+": "+member+" may only be a Cloud Run invoker")
+			deployer := body.Attributes["member"] != nil && (refersTo(body.Attributes["member"].Expr, "local", "ci_deploy_member") || refersTo(body.Attributes["member"].Expr, "google_service_account", "ci_deploy"))
+			for _, role := range roles {
+				if basicRole.MatchString(role) {
+					problems = append(problems, key+": basic role "+role)
+				}
+				if projectWide && strings.Contains(strings.ToLower(role), "admin") && !(deployer && deployerAdminRoles[role]) {
+					problems = append(problems, key+": admin role "+role+" on a whole project")
+				}
+				if projectWide && role == "roles/resourcemanager.projectIamAdmin" {
+					if c := block(body, "condition"); c == nil || !strings.Contains(exprText(m, c.Attributes["expression"]), "modifiedGrantsByRole") {
+						problems = append(problems, key+": "+role+" without a condition on iam.googleapis.com/modifiedGrantsByRole (it could grant any role)")
+					}
+				}
+				if projectWide && strings.HasPrefix(role, "roles/storage.") && block(body, "condition") == nil {
+					problems = append(problems, key+": storage role "+role+" on a whole project without an IAM condition (every bucket)")
+				}
+				if member, ok := literalString(body.Attributes["member"]); ok && publicMembers[member] {
+					if typ != "google_cloud_run_v2_service_iam_member" || role != "roles/run.invoker" {
+						problems = append(problems, key+": "+member+" may only be a Cloud Run invoker")
+					}
 				}
 			}
 		}
@@ -333,6 +362,67 @@ func iamProblems(m *module) []string {
 		}
 	}
 	return problems
+}
+
+// possibleRoles lists the roles an IAM member resource can grant: its
+// literal role, or, for role = each.key or each.value, every "roles/..."
+// string literal of its for_each expression and of the locals that
+// expression uses. ok is false for any other role expression.
+func (m *module) possibleRoles(body *hclsyntax.Body) ([]string, bool) {
+	a := body.Attributes["role"]
+	if role, ok := literalString(a); ok {
+		return []string{role}, true
+	}
+	if a == nil || body.Attributes["for_each"] == nil {
+		return nil, false
+	}
+	tr, diags := hcl.AbsTraversalForExpr(a.Expr)
+	if diags.HasErrors() || len(tr) != 2 || tr.RootName() != "each" {
+		return nil, false
+	}
+	var roles []string
+	bad := false
+	seen := map[string]bool{}
+	var walk func(hclsyntax.Expression)
+	walk = func(e hclsyntax.Expression) {
+		hclsyntax.VisitAll(e, func(n hclsyntax.Node) hcl.Diagnostics {
+			switch n := n.(type) {
+			case *hclsyntax.TemplateExpr:
+				v, diags := n.Value(nil)
+				switch {
+				case !diags.HasErrors() && v.Type() == cty.String && strings.HasPrefix(v.AsString(), "roles/"):
+					roles = append(roles, v.AsString())
+				case diags.HasErrors() && len(n.Parts) > 0:
+					// A role built from something else: not checkable.
+					if lit, ok := n.Parts[0].(*hclsyntax.LiteralValueExpr); ok && lit.Val.Type() == cty.String && strings.HasPrefix(lit.Val.AsString(), "roles/") {
+						bad = true
+					}
+				}
+			case *hclsyntax.ScopeTraversalExpr:
+				if n.Traversal.RootName() == "local" && len(n.Traversal) > 1 {
+					if name := n.Traversal[1].(hcl.TraverseAttr).Name; !seen[name] && m.locals[name] != nil {
+						seen[name] = true
+						walk(m.locals[name].Expr)
+					}
+				}
+			}
+			return nil
+		})
+	}
+	walk(body.Attributes["for_each"].Expr)
+	return roles, len(roles) > 0 && !bad
+}
+
+// exprText is the source text of an attribute's expression.
+func exprText(m *module, a *hclsyntax.Attribute) string {
+	if a == nil {
+		return ""
+	}
+	r := a.Expr.Range()
+	if src, ok := m.src[r.Filename]; ok {
+		return string(src[r.Start.Byte:r.End.Byte])
+	}
+	return ""
 }
 
 // secretProblems reports anything that would put a secret value into the

@@ -154,7 +154,7 @@ locals {
   run_requests_filter = join(" AND ", [
     "metric.type=\"run.googleapis.com/request_count\"",
     "resource.type=\"cloud_run_revision\"",
-    "resource.label.service_name=\"${var.name}\"",
+    "resource.label.service_name=\"${local.service_name}\"",
   ])
 
   backlog_filter = join(" AND ", [
@@ -434,7 +434,7 @@ locals {
       title = "Instances (Cloud Run)"
       unit  = "instances"
       sets = [
-        { filter = "metric.type=\"run.googleapis.com/container/instance_count\" AND resource.type=\"cloud_run_revision\" AND resource.label.service_name=\"${var.name}\"", aligner = "ALIGN_MAX", reducer = "REDUCE_SUM", group = ["metric.label.state"], plot = "STACKED_AREA" },
+        { filter = "metric.type=\"run.googleapis.com/container/instance_count\" AND resource.type=\"cloud_run_revision\" AND resource.label.service_name=\"${local.service_name}\"", aligner = "ALIGN_MAX", reducer = "REDUCE_SUM", group = ["metric.label.state"], plot = "STACKED_AREA" },
       ]
     },
     {

@@ -3,8 +3,8 @@
 # next_steps` prints the commands.
 
 output "function_url" {
-  description = "HTTPS URL of the function: register it as the project-level webhook uri with Gemini (v1 signatures)."
-  value       = google_cloudfunctions2_function.webhook.url
+  description = "HTTPS URL that receives the deliveries: register it as the project-level webhook uri with Gemini (v1 signatures). The function's URL, or with deploy_as = \"cloud_run\" the Cloud Run service's."
+  value       = local.receiver_url
 }
 
 output "per_request_webhook_url" {
@@ -13,12 +13,17 @@ output "per_request_webhook_url" {
 }
 
 output "function_name" {
-  description = "Name of the function, which is also the name of its Cloud Run service (resource.labels.service_name in logs and metrics)."
+  description = "Name of the function (with deploy_as = \"cloud_run\", the private function whose build makes the image)."
   value       = google_cloudfunctions2_function.webhook.name
 }
 
+output "service_name" {
+  description = "Cloud Run service that receives the deliveries (resource.labels.service_name in logs and metrics): the function's own service, or <name>-run with deploy_as = \"cloud_run\"."
+  value       = local.service_name
+}
+
 output "service_account_email" {
-  description = "Identity the function runs as."
+  description = "Identity the receiver runs as (the function, or the Cloud Run service)."
   value       = google_service_account.function.email
 }
 
@@ -67,19 +72,25 @@ output "dashboard_id" {
 locals {
   # The per-request URL, token elided: the token is a secret and never
   # appears in Terraform's configuration, state or output.
-  per_request_url = "${google_cloudfunctions2_function.webhook.url}/r/<ROUTE_TOKEN>"
+  per_request_url = "${local.receiver_url}/r/<ROUTE_TOKEN>"
 
-  # Pieces of next_steps (flush heredocs, chosen by plain conditionals).
+  # The Secret Manager secret holding the Gemini API key, made by the user.
+  api_key_secret_id = "gemini-api-key"
+
+  # Every event type there is: what the webhook subscribes to.
+  event_types = "batch.succeeded,batch.failed,batch.expired,interaction.requires_action,interaction.completed,interaction.failed,video.generated"
+
+  # Pieces of next_steps (flush heredocs, chosen by plain conditionals). The
+  # README ("Register the webhook") shows the same commands; a Go test
+  # keeps them equal.
   register_with_secret = <<-EOT
-    #    The signing secret in the answer is shown once: it goes straight into
-    #    Secret Manager and never touches a file, a terminal or the Terraform state.
-    curl -sS --fail-with-body -X POST "https://generativelanguage.googleapis.com/v1beta/webhooks" \
-      -H "x-goog-api-key: $GEMINI_API_KEY" -H "Content-Type: application/json" \
-      -d '{"uri": "${google_cloudfunctions2_function.webhook.url}", "subscribed_events": ["batch.succeeded", "batch.failed", "batch.expired", "interaction.requires_action", "interaction.completed", "interaction.failed", "video.generated"]}' \
-      | jq -j '.newSigningSecret // .new_signing_secret // error("no signing secret in the answer")' \
-      | gcloud secrets versions add ${local.signing_secret_id} --project=${var.project_id} --data-file=-
-    #    List the project's webhooks (ids, state, truncated secrets):
-    curl -sS "https://generativelanguage.googleapis.com/v1beta/webhooks" -H "x-goog-api-key: $GEMINI_API_KEY"
+    #    Gemini returns the signing secret once: the command adds it straight to the secret
+    #    ${local.signing_secret_id}, never on screen, and prints the webhook's id (WEBHOOK_ID below).
+    geminihook webhooks create --uri ${local.receiver_url} --project ${var.project_id} --secret ${local.signing_secret_id} --api-key-secret ${local.api_key_secret_id} --events ${local.event_types}
+    #    Check the whole path, Gemini to function to Pub/Sub (exit 1 if the ping never arrives),
+    #    then the webhooks' state (exit 1 when one is disabled):
+    geminihook webhooks ping WEBHOOK_ID --wait --topic ${local.topic} --project ${var.project_id} --api-key-secret ${local.api_key_secret_id}
+    geminihook webhooks status --project ${var.project_id} --api-key-secret ${local.api_key_secret_id}
   EOT
 
   register_none = <<-EOT
@@ -88,9 +99,9 @@ locals {
 
   route_token_steps = <<-EOT
 
-    # 1b. Per-request webhooks: make a route token (from the repository root) and store
+    # 2b. Per-request webhooks: make a route token (from the repository root) and store
     #    it as a version of the route tokens secret; every enabled version is accepted.
-    go run ./cmd/geminihook keys --out geminihook-keys
+    geminihook keys --out geminihook-keys
     gcloud secrets versions add ${local.route_tokens_secret_id} --project=${var.project_id} --data-file=geminihook-keys/route-token.txt
     rm -r geminihook-keys
     #    Give each job webhook_config.uris = ["${local.per_request_url}"],
@@ -116,15 +127,22 @@ locals {
 }
 
 output "next_steps" {
-  description = "Commands to run after the first apply: register the webhook with Gemini and store its signing secret, make and store a route token for per-request webhooks, then check a delivery and consume the events."
+  description = "Commands to run after the first apply: credentials, the Gemini API key into Secret Manager, register the webhook with Gemini (its signing secret straight into Secret Manager) and check it end to end, make and store a route token for per-request webhooks, then check a delivery and consume the events."
   value       = <<-EOT
-    # 1. Register the webhook with Gemini (needs GEMINI_API_KEY, curl and jq).
+    # 0. Application Default Credentials, for gcloud's client libraries and the geminihook CLI
+    #    (and for Terraform itself):
+    gcloud auth application-default login
+    # 1. The Gemini API key: make one in Google AI Studio (https://aistudio.google.com/apikey)
+    #    and keep it in Secret Manager, once per project (the CLI and the watcher read it there):
+    printf %s "$GEMINI_API_KEY" | gcloud secrets create ${local.api_key_secret_id} --project=${var.project_id} --data-file=-
+    # 2. Register the webhook with Gemini, with the geminihook CLI (from the repository root):
+    go install ./cmd/geminihook
     ${var.hmac_enabled ? local.register_with_secret : local.register_none}${var.per_request_webhooks ? local.route_token_steps : local.no_route_token_steps}
-    # 2. Check: a GET is answered 405, and every request leaves one access line.
-    curl -s -o /dev/null -w '%%{http_code}\n' ${google_cloudfunctions2_function.webhook.url}
+    # 3. Check: a GET is answered 405, and every request leaves one access line.
+    curl -s -o /dev/null -w '%%{http_code}\n' ${local.receiver_url}
     gcloud logging read '${local.delivery_log_filter}' --project=${var.project_id} --limit=10 --freshness=1h
 
-    # 3. Consume job events (README, "Subscribe a service").
+    # 4. Consume job events (README, "Subscribe a service").
     ${var.create_example_subscriptions ? local.consume_example : local.consume_own}
   EOT
 }

@@ -153,6 +153,47 @@ func TestCheckersCatchMistakes(t *testing.T) {
   member = "serviceAccount:b@example.iam.gserviceaccount.com"
 }
 `, iamProblems, "storage role roles/storage.objectViewer on a whole project without an IAM condition"},
+		{"admin role for the deployer beyond its list", `resource "google_project_iam_member" "x" {
+  role   = "roles/compute.admin"
+  member = local.ci_deploy_member
+}
+`, iamProblems, "admin role roles/compute.admin on a whole project"},
+		{"deployer admin role for another identity", `resource "google_project_iam_member" "x" {
+  role   = "roles/pubsub.admin"
+  member = local.function_member
+}
+`, iamProblems, "admin role roles/pubsub.admin on a whole project"},
+		{"project IAM admin without a grants condition", `resource "google_project_iam_member" "x" {
+  role   = "roles/resourcemanager.projectIamAdmin"
+  member = local.ci_deploy_member
+  condition {
+    title      = "t"
+    expression = "request.time < timestamp('2030-01-01T00:00:00Z')"
+  }
+}
+`, iamProblems, "without a condition on iam.googleapis.com/modifiedGrantsByRole"},
+		{"basic role through for_each", `locals {
+  roles = toset(["roles/logging.logWriter", "roles/editor"])
+}
+
+resource "google_project_iam_member" "x" {
+  for_each = local.roles
+  role     = each.value
+  member   = "user:a@example.com"
+}
+`, iamProblems, "basic role roles/editor"},
+		{"role through for_each over a variable", `resource "google_project_iam_member" "x" {
+  for_each = var.roles
+  role     = each.value
+  member   = "user:a@example.com"
+}
+`, iamProblems, "role must be a literal string"},
+		{"role built in for_each", `resource "google_project_iam_member" "x" {
+  for_each = toset(["roles/logging.logWriter", "roles/${var.r}"])
+  role     = each.key
+  member   = "user:a@example.com"
+}
+`, iamProblems, "role must be a literal string"},
 		{"service account key", `resource "google_service_account_key" "k" {
   service_account_id = "x"
 }
@@ -340,15 +381,58 @@ func TestSecretsAreEmptyAndReadableByTheFunction(t *testing.T) {
 	// No version, no secret data: secretProblems (TestNoSecretValue).
 }
 
-func TestFunctionIsPublicOnlyThroughCloudRunInvoker(t *testing.T) {
+// deploy_as = "function": the function's Cloud Run service is public
+// through one roles/run.invoker grant to allUsers, ingress from everywhere.
+// deploy_as = "cloud_run": no allUsers grant at all (what domain-restricted
+// sharing forbids), the function internal only, and the Cloud Run service
+// public through invoker_iam_disabled.
+func TestPublicOnlyThroughTheChosenDoor(t *testing.T) {
 	m := mustLoad(t)
-	body := mustResource(t, m, "google_cloud_run_v2_service_iam_member.public_invoker")
-	if !refersTo(body.Attributes["name"].Expr, "google_cloudfunctions2_function", "webhook") {
+	invoker := mustResource(t, m, "google_cloud_run_v2_service_iam_member.public_invoker")
+	if !refersTo(invoker.Attributes["name"].Expr, "google_cloudfunctions2_function", "webhook") {
 		t.Error("the invoker grant is not on the function's Cloud Run service")
 	}
 	fn := block(mustResource(t, m, "google_cloudfunctions2_function.webhook"), "service_config")
-	if got, _ := literalString(fn.Attributes["ingress_settings"]); got != "ALLOW_ALL" {
-		t.Errorf("ingress_settings = %q, want ALLOW_ALL", got)
+	run := mustResource(t, m, "google_cloud_run_v2_service.webhook")
+	for _, tt := range []struct {
+		deployAs            string
+		invokers, services  int64
+		ingress, runIngress string
+	}{
+		{"function", 1, 0, "ALLOW_ALL", ""},
+		{"cloud_run", 0, 1, "ALLOW_INTERNAL_ONLY", "INGRESS_TRAFFIC_ALL"},
+	} {
+		o := map[string]cty.Value{"deploy_as": cty.StringVal(tt.deployAs)}
+		// Every grant to allUsers or allAuthenticatedUsers, counted.
+		public := int64(0)
+		for _, addr := range sortedKeys(m.resources) {
+			b := m.resources[addr].Body
+			if member, ok := literalString(b.Attributes["member"]); ok && publicMembers[member] {
+				n := int64(1)
+				if c := b.Attributes["count"]; c != nil {
+					n = mustInt(t, evalWith(t, m, c.Expr, o, nil))
+				}
+				public += n
+			}
+		}
+		if public != tt.invokers {
+			t.Errorf("deploy_as = %s: %d public grants, want %d", tt.deployAs, public, tt.invokers)
+		}
+		if got := evalWith(t, m, fn.Attributes["ingress_settings"].Expr, o, nil).AsString(); got != tt.ingress {
+			t.Errorf("deploy_as = %s: the function's ingress_settings = %q, want %q", tt.deployAs, got, tt.ingress)
+		}
+		if got := mustInt(t, evalWith(t, m, run.Attributes["count"].Expr, o, nil)); got != tt.services {
+			t.Errorf("deploy_as = %s: %d Cloud Run services, want %d", tt.deployAs, got, tt.services)
+		}
+	}
+	if v, _ := run.Attributes["invoker_iam_disabled"].Expr.Value(nil); !v.True() {
+		t.Error("the Cloud Run service does not set invoker_iam_disabled = true")
+	}
+	if got, _ := literalString(run.Attributes["ingress"]); got != "INGRESS_TRAFFIC_ALL" {
+		t.Errorf("the Cloud Run service's ingress = %q, want INGRESS_TRAFFIC_ALL", got)
+	}
+	if !validationAccepts(t, m, "deploy_as", cty.StringVal("cloud_run")) || validationAccepts(t, m, "deploy_as", cty.StringVal("gke")) {
+		t.Error("deploy_as accepts the wrong values")
 	}
 }
 
@@ -410,12 +494,30 @@ func TestLogMetricLabelsMatchExtractors(t *testing.T) {
 	}
 }
 
-func TestNextStepsRender(t *testing.T) {
-	m := mustLoad(t)
+// renderNextSteps evaluates the next_steps output with the variables'
+// defaults and overrides, and the receiver's URL.
+func renderNextSteps(t *testing.T, m *module, overrides map[string]cty.Value, url string) string {
+	t.Helper()
 	out := m.outputs["next_steps"]
 	if out == nil {
 		t.Fatal("no next_steps output")
 	}
+	ctx, err := m.evalContext(withProject(overrides), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx.Variables["google_cloudfunctions2_function"] = cty.ObjectVal(map[string]cty.Value{
+		"webhook": cty.ObjectVal(map[string]cty.Value{"url": cty.StringVal(url)}),
+	})
+	v, err := m.evalWithLocals(out.Body.Attributes["value"].Expr, ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.AsString()
+}
+
+func TestNextStepsRender(t *testing.T) {
+	m := mustLoad(t)
 	for _, tt := range []struct {
 		name      string
 		overrides map[string]cty.Value
@@ -423,17 +525,20 @@ func TestNextStepsRender(t *testing.T) {
 		notWant   []string
 	}{
 		{"hmac", map[string]cty.Value{"hmac_enabled": cty.True}, []string{
-			"\ncurl -sS --fail-with-body -X POST \"https://generativelanguage.googleapis.com/v1beta/webhooks\"",
-			"| jq -j '.newSigningSecret // .new_signing_secret",
-			"| gcloud secrets versions add geminihook-signing-secret --project=example-project --data-file=-\n",
-			"\"uri\": \"https://example.invalid/geminihook\"",
+			"\ngcloud auth application-default login\n",
+			"https://aistudio.google.com/apikey",
+			"\nprintf %s \"$GEMINI_API_KEY\" | gcloud secrets create gemini-api-key --project=example-project --data-file=-\n",
+			"\ngo install ./cmd/geminihook\n",
+			"\ngeminihook webhooks create --uri https://example.invalid/geminihook --project example-project --secret geminihook-signing-secret --api-key-secret gemini-api-key --events batch.succeeded,batch.failed,batch.expired,interaction.requires_action,interaction.completed,interaction.failed,video.generated\n",
+			"\ngeminihook webhooks ping WEBHOOK_ID --wait --topic gemini-job-events --project example-project --api-key-secret gemini-api-key\n",
+			"\ngeminihook webhooks status --project example-project --api-key-secret gemini-api-key\n",
 			"-w '%{http_code}\\n' https://example.invalid/geminihook\n",
 			"gcloud pubsub subscriptions pull gemini-job-events-example",
 			"Per-request webhooks (v1a/JWT) are off",
-		}, []string{"/r/", "route-token", "geminihook-route-tokens"}},
+		}, []string{"/r/", "route-token", "geminihook-route-tokens", "x-goog-api-key", "curl -sS"}},
 		{"hmac and per-request", map[string]cty.Value{"per_request_webhooks": cty.True}, []string{
-			"| gcloud secrets versions add geminihook-signing-secret --project=example-project --data-file=-\n",
-			"\ngo run ./cmd/geminihook keys --out geminihook-keys\n",
+			"--secret geminihook-signing-secret --api-key-secret gemini-api-key",
+			"\ngeminihook keys --out geminihook-keys\n",
 			"\ngcloud secrets versions add geminihook-route-tokens --project=example-project --data-file=geminihook-keys/route-token.txt\n",
 			"webhook_config.uris = [\"https://example.invalid/geminihook/r/<ROUTE_TOKEN>\"]",
 			"\ngcloud secrets versions access latest --secret=geminihook-route-tokens --project=example-project\n",
@@ -443,25 +548,16 @@ func TestNextStepsRender(t *testing.T) {
 			"no project-level webhook",
 			"--data-file=geminihook-keys/route-token.txt",
 			"gcloud pubsub subscriptions create my-consumer --topic=gemini-job-events",
-		}, []string{"geminihook-signing-secret", "-example", "newSigningSecret"}},
+		}, []string{"geminihook-signing-secret", "-example", "webhooks create"}},
+		{"another name", map[string]cty.Value{"name": cty.StringVal("hooks-staging")}, []string{
+			"--secret hooks-staging-signing-secret",
+			"--topic hooks-staging-job-events",
+			`resource.labels.service_name="hooks-staging"`,
+			"gcloud pubsub subscriptions pull hooks-staging-job-events-example",
+		}, []string{"gemini-job-events", "geminihook-signing-secret"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			overrides := map[string]cty.Value{"project_id": cty.StringVal("example-project")}
-			for k, v := range tt.overrides {
-				overrides[k] = v
-			}
-			ctx, err := m.evalContext(overrides, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx.Variables["google_cloudfunctions2_function"] = cty.ObjectVal(map[string]cty.Value{
-				"webhook": cty.ObjectVal(map[string]cty.Value{"url": cty.StringVal("https://example.invalid/geminihook")}),
-			})
-			v, err := m.evalWithLocals(out.Body.Attributes["value"].Expr, ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := v.AsString()
+			got := renderNextSteps(t, m, tt.overrides, "https://example.invalid/geminihook")
 			for _, w := range tt.want {
 				if !strings.Contains(got, w) {
 					t.Errorf("next_steps lacks %q:\n%s", w, got)
@@ -480,6 +576,71 @@ func TestNextStepsRender(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// shellCommands lists the command lines of a shell text: comments and
+// blank lines dropped, continued lines joined, runs of blanks made one.
+func shellCommands(text string) []string {
+	var out []string
+	cur := ""
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if cur == "" && (line == "" || strings.HasPrefix(line, "#")) {
+			continue
+		}
+		if strings.HasSuffix(line, "\\") {
+			cur += strings.TrimSuffix(line, "\\") + " "
+			continue
+		}
+		out = append(out, strings.Join(strings.Fields(cur+line), " "))
+		cur = ""
+	}
+	return out
+}
+
+// The README and next_steps tell the same story: every command next_steps
+// prints (rendered for the README's project, my-project, with the URL as
+// $URL), for each combination of the schemes, is in one of the README's
+// code blocks, word for word; and the README's geminihook webhooks
+// commands are next_steps' (none of them a command next_steps does not
+// print).
+func TestNextStepsAreTheReadmes(t *testing.T) {
+	m := mustLoad(t)
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inReadme := map[string]bool{}
+	for _, b := range fencedBlocks(string(readme)) {
+		for _, c := range shellCommands(strings.TrimPrefix(strings.TrimSuffix(b, "```"), "```")) {
+			inReadme[c] = true
+		}
+	}
+	printed := map[string]bool{}
+	for _, o := range []map[string]cty.Value{
+		{"project_id": cty.StringVal("my-project")},
+		{"project_id": cty.StringVal("my-project"), "per_request_webhooks": cty.True},
+		{"project_id": cty.StringVal("my-project"), "hmac_enabled": cty.False, "per_request_webhooks": cty.True, "create_example_subscriptions": cty.False},
+	} {
+		for _, c := range shellCommands(renderNextSteps(t, m, o, "$URL")) {
+			printed[c] = true
+			if !inReadme[c] {
+				t.Errorf("next_steps prints a command the README does not show:\n  %s", c)
+			}
+		}
+	}
+	n := 0
+	for c := range inReadme {
+		if strings.HasPrefix(c, "geminihook webhooks create") || strings.HasPrefix(c, "geminihook webhooks ping") {
+			n++
+			if !printed[c] {
+				t.Errorf("the README shows a command next_steps does not print:\n  %s", c)
+			}
+		}
+	}
+	if n < 2 {
+		t.Errorf("the README shows %d geminihook webhooks create/ping commands, want both", n)
 	}
 }
 

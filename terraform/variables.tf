@@ -32,8 +32,8 @@ variable "name" {
   default     = "geminihook"
 
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{2,18}[a-z0-9]$", var.name)) && var.name != "gemini"
-    error_message = "The name must be 4-20 lowercase letters, digits or hyphens, starting with a letter (service account ids of up to 30 characters are built from it), and not \"gemini\" (its topic, gemini-job-events, is the default instance's)."
+    condition     = can(regex("^[a-z][a-z0-9-]{2,18}[a-z0-9]$", var.name)) && var.name != "gemini" && !can(regex("-(run|watch)$", var.name))
+    error_message = "The name must be 4-20 lowercase letters, digits or hyphens, starting with a letter (service account ids of up to 30 characters are built from it), not \"gemini\" (its topic, gemini-job-events, is the default instance's), and not ending in -run or -watch (the names of an instance's other Cloud Run services)."
   }
 }
 
@@ -49,6 +49,17 @@ variable "labels" {
 }
 
 # --------------------------------------------------------------- function ---
+
+variable "deploy_as" {
+  description = "How deliveries are received. \"function\": the Cloud Run function <name>, made public with an allUsers roles/run.invoker grant. \"cloud_run\": for organizations that forbid allUsers (domain-restricted sharing): a Cloud Run service <name>-run running the image the function's build made from the same source, public through invoker_iam_disabled instead of an IAM grant; the function stays, private, as its build (README, \"Deploy as a Cloud Run service\")."
+  type        = string
+  default     = "function"
+
+  validation {
+    condition     = contains(["function", "cloud_run"], var.deploy_as)
+    error_message = "The deploy_as must be \"function\" or \"cloud_run\"."
+  }
+}
 
 variable "function_memory" {
   description = "Memory of one function instance (Cloud Run syntax, e.g. 256Mi, 512Mi, 1Gi)."
@@ -403,5 +414,45 @@ variable "verification_failure_min_requests" {
   validation {
     condition     = var.verification_failure_min_requests >= 1 && floor(var.verification_failure_min_requests) == var.verification_failure_min_requests
     error_message = "The verification_failure_min_requests must be a whole number, 1 or more."
+  }
+}
+
+# ------------------------------------------------------------ cloud build ---
+
+variable "cloud_build" {
+  description = <<-EOT
+    Cloud Build triggers that test and deploy this configuration from a GitHub repository (README, "Deploy with Cloud Build"); null: none. Exactly one of
+    github (the Cloud Build GitHub App's connection: {owner, name}) or repository (a Cloud Build 2nd-gen repository, projects/P/locations/L/connections/C/repositories/R).
+    A pull request to branch runs the tests and a plan (service account <name>-plan: reads the state, changes nothing); a push to branch runs them again
+    and applies, once approved in Cloud Build (service account <name>-deploy). state_bucket holds the Terraform state (it must exist, versioning on),
+    under state_prefix (null: the name); config is the build file and tf_dir the root configuration it applies, both relative to the repository root.
+  EOT
+  type = object({
+    github = optional(object({
+      owner = string
+      name  = string
+    }))
+    repository   = optional(string)
+    branch       = optional(string, "main")
+    state_bucket = string
+    state_prefix = optional(string)
+    config       = optional(string, "cloudbuild.yaml")
+    tf_dir       = optional(string, "terraform/examples/basic")
+  })
+  default = null
+
+  validation {
+    condition     = var.cloud_build == null || try((var.cloud_build.github == null) != (var.cloud_build.repository == null), false)
+    error_message = "Give cloud_build exactly one of github ({owner, name}) and repository (a 2nd-gen repository id)."
+  }
+
+  validation {
+    condition     = var.cloud_build == null || try(var.cloud_build.repository == null || can(regex("^projects/[^/]+/locations/[^/]+/connections/[^/]+/repositories/[^/]+$", var.cloud_build.repository)), false)
+    error_message = "cloud_build.repository must be projects/P/locations/L/connections/C/repositories/R."
+  }
+
+  validation {
+    condition     = var.cloud_build == null || try(can(regex("^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$", var.cloud_build.state_bucket)), false)
+    error_message = "cloud_build.state_bucket must be a bucket name."
   }
 }

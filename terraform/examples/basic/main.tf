@@ -13,6 +13,7 @@ module "geminihook" {
 
   project_id = var.project_id
   region     = var.region
+  deploy_as  = var.deploy_as
 
   per_request_webhooks      = var.per_request_webhooks
   jwt_audience              = var.jwt_audience

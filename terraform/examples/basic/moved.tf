@@ -18,7 +18,7 @@ moved {
 
 moved {
   from = google_cloud_run_v2_service_iam_member.public_invoker
-  to   = module.geminihook.google_cloud_run_v2_service_iam_member.public_invoker
+  to   = module.geminihook.google_cloud_run_v2_service_iam_member.public_invoker[0]
 }
 
 moved {

@@ -3,7 +3,7 @@
 # here as they would in the module. A Go test keeps the list complete.
 
 output "function_url" {
-  description = "HTTPS URL of the function: register it as the project-level webhook uri with Gemini (v1 signatures)."
+  description = "HTTPS URL that receives the deliveries: register it as the project-level webhook uri with Gemini (v1 signatures). The function's URL, or with deploy_as = \"cloud_run\" the Cloud Run service's."
   value       = module.geminihook.function_url
 }
 
@@ -13,12 +13,17 @@ output "per_request_webhook_url" {
 }
 
 output "function_name" {
-  description = "Name of the function, which is also the name of its Cloud Run service (resource.labels.service_name in logs and metrics)."
+  description = "Name of the function (with deploy_as = \"cloud_run\", the private function whose build makes the image)."
   value       = module.geminihook.function_name
 }
 
+output "service_name" {
+  description = "Cloud Run service that receives the deliveries (resource.labels.service_name in logs and metrics): the function's own service, or <name>-run with deploy_as = \"cloud_run\"."
+  value       = module.geminihook.service_name
+}
+
 output "service_account_email" {
-  description = "Identity the function runs as."
+  description = "Identity the receiver runs as (the function, or the Cloud Run service)."
   value       = module.geminihook.service_account_email
 }
 
@@ -58,6 +63,6 @@ output "dashboard_id" {
 }
 
 output "next_steps" {
-  description = "Commands to run after the first apply: register the webhook with Gemini and store its signing secret, make and store a route token for per-request webhooks, then check a delivery and consume the events."
+  description = "Commands to run after the first apply: credentials, the Gemini API key into Secret Manager, register the webhook with Gemini (its signing secret straight into Secret Manager) and check it end to end, make and store a route token for per-request webhooks, then check a delivery and consume the events."
   value       = module.geminihook.next_steps
 }

@@ -18,6 +18,12 @@ variable "region" {
   default     = "us-central1"
 }
 
+variable "deploy_as" {
+  description = "\"function\" (public function), or \"cloud_run\" for organizations that forbid allUsers (a Cloud Run service with its invoker check off)."
+  type        = string
+  default     = "function"
+}
+
 variable "per_request_webhooks" {
   description = "Accept per-request webhooks (a job's webhook_config.uris, v1a or JWT) at <function url>/r/<ROUTE_TOKEN>; creates the route tokens secret."
   type        = bool
