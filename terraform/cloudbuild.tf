@@ -83,12 +83,18 @@ locals {
   # The module's service accounts, which the deploy account must be able to
   # act as (to deploy the functions and services that run as them, and the
   # triggers and schedules that use them), and no other.
-  ci_act_as = local.ci ? {
-    function  = google_service_account.function.name
-    build     = google_service_account.build.name
-    ci_plan   = google_service_account.ci_plan[0].name
-    ci_deploy = google_service_account.ci_deploy[0].name
-  } : {}
+  ci_act_as = local.ci ? merge(
+    {
+      function  = google_service_account.function.name
+      build     = google_service_account.build.name
+      ci_plan   = google_service_account.ci_plan[0].name
+      ci_deploy = google_service_account.ci_deploy[0].name
+    },
+    local.watch ? {
+      watch         = google_service_account.watch[0].name
+      watch_invoker = google_service_account.watch_invoker[0].name
+    } : {},
+  ) : {}
 }
 
 resource "google_service_account" "ci_plan" {

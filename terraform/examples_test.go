@@ -480,6 +480,7 @@ var everythingOn = map[string]cty.Value{
 	"create_example_subscriptions": cty.True,
 	"create_firestore_database":    cty.True,
 	"trace_sample_ratio":           cty.NumberFloatVal(0.1),
+	"webhook_watch":                cty.ObjectVal(map[string]cty.Value{"enabled": cty.True}),
 	"cloud_build": cty.ObjectVal(map[string]cty.Value{
 		"github":       cty.ObjectVal(map[string]cty.Value{"owner": cty.StringVal("example"), "name": cty.StringVal("geminihook")}),
 		"state_bucket": cty.StringVal("example-tfstate"),

@@ -17,7 +17,7 @@ data "google_project" "this" {
 # The APIs the deployment and the function use. Destroying this module leaves
 # them enabled: other workloads of the project may need them.
 resource "google_project_service" "required" {
-  for_each = toset([
+  for_each = toset(concat([
     "artifactregistry.googleapis.com",
     "cloudbuild.googleapis.com",
     "cloudfunctions.googleapis.com",
@@ -32,7 +32,10 @@ resource "google_project_service" "required" {
     "secretmanager.googleapis.com",
     "storage.googleapis.com",
     "telemetry.googleapis.com",
-  ])
+    ],
+    # The watcher's schedule.
+    local.watch ? ["cloudscheduler.googleapis.com"] : [],
+  ))
 
   project            = var.project_id
   service            = each.value

@@ -64,6 +64,16 @@ output "logs_filter" {
   value       = local.delivery_log_filter
 }
 
+output "webhook_watch" {
+  description = "The webhook watcher, when webhook_watch.enabled: its function, its Cloud Scheduler job, the Secret Manager secret it reads the Gemini API key from, and the logs filter of its webhook state lines; null otherwise."
+  value = local.watch ? {
+    function_name  = google_cloudfunctions2_function.watch[0].name
+    scheduler_job  = google_cloud_scheduler_job.watch[0].id
+    api_key_secret = local.watch_api_key_secret
+    logs_filter    = local.watch_log_filter
+  } : null
+}
+
 output "dashboard_id" {
   description = "Id of the Cloud Monitoring dashboard."
   value       = google_monitoring_dashboard.main.id
@@ -74,8 +84,9 @@ locals {
   # appears in Terraform's configuration, state or output.
   per_request_url = "${local.receiver_url}/r/<ROUTE_TOKEN>"
 
-  # The Secret Manager secret holding the Gemini API key, made by the user.
-  api_key_secret_id = "gemini-api-key"
+  # The Secret Manager secret holding the Gemini API key, made by the user
+  # (the watcher reads the same one).
+  api_key_secret_id = var.webhook_watch.api_key_secret_id
 
   # Every event type there is: what the webhook subscribes to.
   event_types = "batch.succeeded,batch.failed,batch.expired,interaction.requires_action,interaction.completed,interaction.failed,video.generated"

@@ -12,7 +12,8 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
-	"github.com/zclconf/go-cty/cty/function"
+
+	"github.com/geminihook/geminihook"
 )
 
 func TestFilesParseAndAreFormatted(t *testing.T) {
@@ -307,10 +308,7 @@ func TestVersions(t *testing.T) {
 func TestRequiredAPIs(t *testing.T) {
 	m := mustLoad(t)
 	body := mustResource(t, m, "google_project_service.required")
-	v, diags := body.Attributes["for_each"].Expr.Value(&hcl.EvalContext{Functions: map[string]function.Function{"toset": toSetFunc}})
-	if diags.HasErrors() {
-		t.Fatalf("for_each: %v", diags)
-	}
+	v := evalWith(t, m, body.Attributes["for_each"].Expr, nil, nil)
 	var got []string
 	for it := v.ElementIterator(); it.Next(); {
 		_, s := it.Element()
@@ -443,7 +441,10 @@ func TestLogMetricLabelsMatchExtractors(t *testing.T) {
 		"labels.result": true, "labels.event_type": true, "labels.job_kind": true,
 		"labels.outcome": true, "labels.scheme": true, "labels.webhook_id": true,
 		"httpRequest.status": true,
+		// The watcher's lines (watch.go).
+		"labels." + geminihook.WatchLabelState: true,
 	}
+	known["labels."+geminihook.WatchLabelID] = true
 	extract := regexp.MustCompile(`^EXTRACT\(([A-Za-z_.]+)\)$`)
 	n := 0
 	for _, addr := range sortedKeys(m.resources) {

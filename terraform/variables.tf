@@ -417,6 +417,37 @@ variable "verification_failure_min_requests" {
   }
 }
 
+# ---------------------------------------------------------------- watcher ---
+
+variable "webhook_watch" {
+  description = <<-EOT
+    The webhook watcher (README, "Watch the webhooks"): a second, private function from the same source (entry point GeminiWebhookWatch) that Cloud Scheduler
+    calls on schedule (cron, in time_zone) with an OIDC token; it lists the project's Gemini webhooks with the API key in the Secret Manager secret
+    api_key_secret_id (an id in project_id, made by you: the module only grants the watcher read access to it) and logs each one's state, and with
+    auto_reenable also re-enables a webhook Gemini disabled after failed deliveries. A log-based metric and an alert policy page when a webhook leaves
+    enabled. enabled = false (the default): none of it is created.
+  EOT
+  type = object({
+    enabled           = optional(bool, false)
+    schedule          = optional(string, "*/5 * * * *")
+    time_zone         = optional(string, "Etc/UTC")
+    auto_reenable     = optional(bool, false)
+    api_key_secret_id = optional(string, "gemini-api-key")
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = can(regex("^\\S+( \\S+){4}$", var.webhook_watch.schedule))
+    error_message = "webhook_watch.schedule must be a cron schedule of five fields, e.g. */5 * * * *."
+  }
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]{1,255}$", var.webhook_watch.api_key_secret_id))
+    error_message = "webhook_watch.api_key_secret_id must be a Secret Manager secret id (letters, digits, _ and -) in project_id."
+  }
+}
+
 # ------------------------------------------------------------ cloud build ---
 
 variable "cloud_build" {

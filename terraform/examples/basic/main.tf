@@ -25,4 +25,6 @@ module "geminihook" {
   notification_channels     = var.notification_channels
 
   secret_deletion_protection = var.secret_deletion_protection
+
+  webhook_watch = var.webhook_watch
 }

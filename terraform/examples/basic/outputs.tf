@@ -57,6 +57,11 @@ output "logs_filter" {
   value       = module.geminihook.logs_filter
 }
 
+output "webhook_watch" {
+  description = "The webhook watcher, when webhook_watch.enabled: its function, its Cloud Scheduler job, the Secret Manager secret it reads the Gemini API key from, and the logs filter of its webhook state lines; null otherwise."
+  value       = module.geminihook.webhook_watch
+}
+
 output "dashboard_id" {
   description = "Id of the Cloud Monitoring dashboard."
   value       = module.geminihook.dashboard_id

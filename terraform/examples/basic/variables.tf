@@ -77,3 +77,16 @@ variable "secret_deletion_protection" {
   type        = bool
   default     = true
 }
+
+variable "webhook_watch" {
+  description = "The webhook watcher: { enabled = true } deploys it (Cloud Scheduler calls it every 5 minutes; it reads the Gemini API key from the secret gemini-api-key, which you create); see the module's README."
+  type = object({
+    enabled           = optional(bool, false)
+    schedule          = optional(string, "*/5 * * * *")
+    time_zone         = optional(string, "Etc/UTC")
+    auto_reenable     = optional(bool, false)
+    api_key_secret_id = optional(string, "gemini-api-key")
+  })
+  default  = {}
+  nullable = false
+}
