@@ -60,3 +60,77 @@ func TestFunctionTimeoutIsJustAboveTheRequestTimeout(t *testing.T) {
 		t.Error("variable function_timeout_seconds is back: the timeout follows request_timeout_seconds")
 	}
 }
+
+// ----------------------------------------------------------------- pub/sub ---
+
+// The example subscriptions (pull) get exactly-once delivery exactly when
+// enable_exactly_once_delivery says so, message ordering with
+// message_ordering (TestMessageOrdering); the inspection subscriptions
+// neither: they are read by people, with gcloud.
+func TestExampleSubscriptionOptions(t *testing.T) {
+	m := mustLoad(t)
+	sub := mustResource(t, m, "google_pubsub_subscription.example")
+	if block(sub, "push_config") != nil {
+		t.Fatal("the example subscriptions push: exactly-once delivery is for pull subscriptions")
+	}
+	a := sub.Attributes["enable_exactly_once_delivery"]
+	if a == nil {
+		t.Fatal("the example subscriptions do not set enable_exactly_once_delivery")
+	}
+	for _, on := range []bool{false, true} {
+		if got := evalWith(t, m, a.Expr, map[string]cty.Value{"enable_exactly_once_delivery": cty.BoolVal(on)}, nil); !got.RawEquals(cty.BoolVal(on)) {
+			t.Errorf("enable_exactly_once_delivery = %v: the example subscriptions set %#v", on, got)
+		}
+	}
+	if d, _ := m.variables["enable_exactly_once_delivery"].Body.Attributes["default"].Expr.Value(nil); !d.RawEquals(cty.False) {
+		t.Errorf("enable_exactly_once_delivery defaults to %#v, want false", d)
+	}
+	for _, addr := range []string{"google_pubsub_subscription.quarantine", "google_pubsub_subscription.dead_letter"} {
+		b := mustResource(t, m, addr)
+		if b.Attributes["enable_exactly_once_delivery"] != nil || b.Attributes["enable_message_ordering"] != nil {
+			t.Errorf("%s sets exactly-once or ordering", addr)
+		}
+	}
+	// Every subscription of the module pulls; a push subscription would
+	// need a dead-letter policy of its own (the README's recipe has one).
+	for _, addr := range sortedKeys(m.resources) {
+		if strings.HasPrefix(addr, "google_pubsub_subscription.") && block(m.resources[addr].Body, "push_config") != nil && block(m.resources[addr].Body, "dead_letter_policy") == nil {
+			t.Errorf("%s pushes without a dead-letter policy", addr)
+		}
+	}
+}
+
+// Every topic retains its messages for topic_message_retention_duration,
+// so that a seek reaches back that far; empty leaves retention unset.
+func TestTopicRetention(t *testing.T) {
+	m := mustLoad(t)
+	n := 0
+	for _, addr := range sortedKeys(m.resources) {
+		if !strings.HasPrefix(addr, "google_pubsub_topic.") {
+			continue
+		}
+		n++
+		a := m.resources[addr].Body.Attributes["message_retention_duration"]
+		if a == nil {
+			t.Errorf("%s sets no message_retention_duration", addr)
+			continue
+		}
+		if got := evalWith(t, m, a.Expr, nil, nil); got.IsNull() || got.AsString() != "604800s" {
+			t.Errorf("%s retains %#v by default, want 604800s", addr, got)
+		}
+		if got := evalWith(t, m, a.Expr, map[string]cty.Value{"topic_message_retention_duration": cty.StringVal("86400s")}, nil); got.AsString() != "86400s" {
+			t.Errorf("%s retains %#v with 86400s", addr, got)
+		}
+		if got := evalWith(t, m, a.Expr, map[string]cty.Value{"topic_message_retention_duration": cty.StringVal("")}, nil); !got.IsNull() {
+			t.Errorf("%s retains %#v with \"\", want it unset", addr, got)
+		}
+	}
+	if n < 3 {
+		t.Errorf("%d topics", n)
+	}
+	for v, ok := range map[string]bool{"": true, "600s": true, "604800s": true, "2678400s": true, "599s": false, "2678401s": false, "7d": false, "1h": false, "s": false} {
+		if got := validationAccepts(t, m, "topic_message_retention_duration", cty.StringVal(v)); got != ok {
+			t.Errorf("topic_message_retention_duration %q accepted: %v, want %v", v, got, ok)
+		}
+	}
+}

@@ -580,6 +580,7 @@ func (m *module) evalContext(overrides map[string]cty.Value, extra map[string]ct
 			"alltrue":    allTrueFunc,
 			"try":        tryfunc.TryFunc,
 			"startswith": startsWithFunc,
+			"trimsuffix": stdlib.TrimSuffixFunc,
 		},
 	}
 	for k, v := range extra {

@@ -8,6 +8,8 @@ resource "google_pubsub_topic" "events" {
   labels  = local.labels
   name    = local.topic
 
+  message_retention_duration = local.topic_retention
+
   depends_on = [google_project_service.required]
 }
 
@@ -20,6 +22,8 @@ resource "google_pubsub_topic" "kind" {
   labels  = local.labels
   name    = each.value
 
+  message_retention_duration = local.topic_retention
+
   depends_on = [google_project_service.required]
 }
 
@@ -27,6 +31,8 @@ resource "google_pubsub_topic" "quarantine" {
   project = var.project_id
   labels  = local.labels
   name    = local.quarantine_topic
+
+  message_retention_duration = local.topic_retention
 
   depends_on = [google_project_service.required]
 }
@@ -36,10 +42,16 @@ resource "google_pubsub_topic" "dead_letter" {
   labels  = local.labels
   name    = local.dead_letter_topic
 
+  message_retention_duration = local.topic_retention
+
   depends_on = [google_project_service.required]
 }
 
 locals {
+  # Topic retention: what a seek can reach back to, on every topic. Unset
+  # (null) when empty.
+  topic_retention = var.topic_message_retention_duration != "" ? var.topic_message_retention_duration : null
+
   # Every topic the function publishes to, by role.
   publish_topics = merge(
     { events = google_pubsub_topic.events.name, quarantine = google_pubsub_topic.quarantine.name },
@@ -54,8 +66,12 @@ locals {
 }
 
 # One pull subscription per event topic, as a template for consumers: a
-# retry policy with backoff, a dead-letter policy and an attribute filter.
-# Consumers dedupe on the ce-id attribute: delivery is at-least-once.
+# retry policy with backoff, a dead-letter policy and an attribute filter,
+# message ordering with message_ordering, exactly-once delivery with
+# enable_exactly_once_delivery. Consumers dedupe on the ce-id attribute:
+# Gemini's delivery is at-least-once. The module makes no push
+# subscription; the README's push recipe gives one the same dead-letter
+# topic.
 resource "google_pubsub_subscription" "example" {
   for_each = local.example_topics
 
@@ -69,6 +85,8 @@ resource "google_pubsub_subscription" "example" {
   message_retention_duration = "604800s"
   # One job's events in publish order when the function sets ordering keys.
   enable_message_ordering = var.message_ordering
+  # A successful ack is final (pull subscriptions only; these are pull).
+  enable_exactly_once_delivery = var.enable_exactly_once_delivery
 
   retry_policy {
     minimum_backoff = "10s"

@@ -239,6 +239,23 @@ variable "message_ordering" {
   default     = false
 }
 
+variable "enable_exactly_once_delivery" {
+  description = "Exactly-once delivery on the example subscriptions (pull): a message acknowledged successfully is not delivered again, and an ack's result says whether it took (consumers use AckWithResult). Consumers still dedupe on ce-id: Gemini may deliver one event twice, and each delivery is its own message."
+  type        = bool
+  default     = false
+}
+
+variable "topic_message_retention_duration" {
+  description = "How long every topic of the module keeps its messages, acknowledged or not, e.g. \"604800s\" (7 days): a subscription can then be sought back to a time in that window (gcloud pubsub subscriptions seek SUB --time=T) and get those messages again, even one created after them. 600s to 2678400s (31 days); empty: no topic retention (seek reaches only what a subscription itself retains)."
+  type        = string
+  default     = "604800s"
+
+  validation {
+    condition     = var.topic_message_retention_duration == "" || can(regex("^[0-9]+s$", var.topic_message_retention_duration)) && try(tonumber(trimsuffix(var.topic_message_retention_duration, "s")) >= 600 && tonumber(trimsuffix(var.topic_message_retention_duration, "s")) <= 2678400, false)
+    error_message = "The topic_message_retention_duration must be whole seconds from 600s to 2678400s (31 days), e.g. 604800s, or empty."
+  }
+}
+
 variable "create_example_subscriptions" {
   description = "Create one example pull subscription per event topic (<topic>-example) with retry policy, dead-letter policy and example_subscription_filter. The quarantine and dead-letter subscriptions are always created."
   type        = bool
