@@ -1,6 +1,7 @@
 package events
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"errors"
@@ -143,12 +144,17 @@ func parse(ev *Event, body []byte, keep *validated) error {
 	// One validating pass (checkObject), then a plain scan of the members
 	// of the two objects we read: no reflection, no maps, and values are
 	// sub-slices of the envelope copy.
-	size := len(env)
+	// The Event's copy of the body; with keep, a second copy after it in
+	// the same array.
+	n := len(env)
+	var buf []byte
 	if keep != nil {
-		size *= 2
+		buf = make([]byte, 2*n)
+		copy(buf[n:], env)
+		copy(buf, env)
+	} else {
+		buf = bytes.Clone(env)
 	}
-	buf := make([]byte, size)
-	n := copy(buf, env)
 	env = buf[:n:n]
 	var top [len(topKeys)]span
 	memberSpans(env, topKeys[:], top[:])
@@ -189,10 +195,9 @@ func parse(ev *Event, body []byte, keep *validated) error {
 	md := firstSpan(env, data[dataUserMetadata], data[dataUserMetadataCamel], top[topUserMetadata], top[topUserMetadataCamel])
 	ev.UserMetadata = md.of(env)
 	if keep != nil {
-		// What checkObject validated, copied where the caller cannot
-		// reach it: the second half of buf.
+		// What checkObject validated, where the caller cannot reach it:
+		// the second copy.
 		private := buf[n : 2*n : 2*n]
-		copy(private, env)
 		keep.env, keep.md = private, md.of(private)
 	}
 	return nil
