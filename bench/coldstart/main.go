@@ -45,7 +45,9 @@
 // ns/op is exec to the first 200 (one op is one start); listen-ns exec to
 // the first accepted TCP connection (process start, package init,
 // functions-framework listening); request-ns the rest (the first
-// request); handler-ns, for geminihook, the part of it the handler logged
+// request; with -delay, the first request from its send, sent that long
+// after the process listens: an instance started ahead of traffic, as with
+// minimum instances); handler-ns, for geminihook, the part of it the handler logged
 // as its latency (route token and verification with their first fetches,
 // the ledger's commits, the first publish), the remainder being mostly the
 // lazy build of the clients; second-ns the second delivery, on a new
@@ -105,6 +107,7 @@ func main() {
 	warmup := flag.Int("warmup", 3, "untimed starts of each function first (page cache, emulators' JIT)")
 	timeout := flag.Duration("timeout", 30*time.Second, "limit of one start")
 	logDir := flag.String("logs", "", "keep the output of every geminihook start in this directory")
+	delay := flag.Duration("delay", 0, "send the first request this long after the process listens (an instance started ahead of traffic), instead of as soon as it listens")
 	variants := flag.String("variants", "off,build,pubsub,start", "warm-up variants of the function to start (GEMINIHOOK_BENCH_WARM), comma-separated")
 	flag.Parse()
 	vs := strings.Split(*variants, ",")
@@ -120,7 +123,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *bare, *function, vs, *n, *warmup, *timeout, *logDir); err != nil {
+	if err := run(ctx, *bare, *function, vs, *n, *warmup, *timeout, *logDir, *delay); err != nil {
 		fmt.Fprintln(os.Stderr, "coldstart:", err)
 		os.Exit(1)
 	}
@@ -140,7 +143,7 @@ type fn struct {
 // (listen) and to the first 200, the latency the function logged for that
 // first delivery (its access log's latency_ms; -1 when it logs none), and
 // the time of a second delivery sent after the first was answered.
-type result struct{ listen, first200, handler, second time.Duration }
+type result struct{ listen, first200, first, handler, second time.Duration }
 
 // variantNames name the warm-up variants of bench/coldstart/function
 // (its GEMINIHOOK_BENCH_WARM) in the output.
@@ -151,7 +154,7 @@ var variantNames = map[string]string{
 	"start":  "geminihook-warm-start",
 }
 
-func run(ctx context.Context, bareBin, functionBin string, variants []string, n, warmup int, timeout time.Duration, logDir string) error {
+func run(ctx context.Context, bareBin, functionBin string, variants []string, n, warmup int, timeout time.Duration, logDir string, delay time.Duration) error {
 	printHeader()
 	fs, err := emulator.StartFirestore(ctx, emulator.Options{})
 	if err != nil {
@@ -196,7 +199,7 @@ func run(ctx context.Context, bareBin, functionBin string, variants []string, n,
 			"GEMINIHOOK_BENCH_WARM=" + v,
 		}})
 	}
-	s := &starter{logDir: logDir, signer: signer, body: bench.Body(), timeout: timeout, prefix: "msg_coldstart_" + strconv.FormatInt(time.Now().UnixNano(), 36) + "_"}
+	s := &starter{delay: delay, logDir: logDir, signer: signer, body: bench.Body(), timeout: timeout, prefix: "msg_coldstart_" + strconv.FormatInt(time.Now().UnixNano(), 36) + "_"}
 	published := 0
 	for i := range warmup + n {
 		// Every function once per round, in an order rotating by one each
@@ -218,11 +221,11 @@ func run(ctx context.Context, bareBin, functionBin string, variants []string, n,
 			}
 			f.results = append(f.results, r)
 			line := fmt.Sprintf("BenchmarkColdStart/fn=%s 1 %d ns/op %d listen-ns/op %d request-ns/op",
-				f.name, r.first200.Nanoseconds(), r.listen.Nanoseconds(), (r.first200 - r.listen).Nanoseconds())
+				f.name, r.first200.Nanoseconds(), r.listen.Nanoseconds(), r.first.Nanoseconds())
 			if r.handler >= 0 {
 				line += fmt.Sprintf(" %d handler-ns/op", r.handler.Nanoseconds())
 			}
-			line += fmt.Sprintf(" %d second-ns/op %d first-extra-ns/op", r.second.Nanoseconds(), (r.first200 - r.listen - r.second).Nanoseconds())
+			line += fmt.Sprintf(" %d second-ns/op %d first-extra-ns/op", r.second.Nanoseconds(), (r.first - r.second).Nanoseconds())
 			fmt.Println(line)
 		}
 	}
@@ -301,7 +304,8 @@ func checkPublished(ctx context.Context, sub *pubsub.Subscriber, want int) error
 
 // starter starts functions and sends each its first delivery.
 type starter struct {
-	logDir  string // when set, every start's output is kept there
+	delay   time.Duration // wait this long after the process listens before the first request
+	logDir  string        // when set, every start's output is kept there
 	signer  *verifytest.Signer
 	body    []byte
 	timeout time.Duration
@@ -369,11 +373,33 @@ func (s *starter) start(ctx context.Context, f *fn) (result, error) {
 	}
 	defer stop()
 
+	if s.delay > 0 {
+		// An instance started ahead of its first request: wait until it
+		// listens, then as long again as -delay.
+		for {
+			c, err := dialer.DialContext(ctx, "tcp", "127.0.0.1:"+port)
+			if err == nil {
+				listen.CompareAndSwap(0, int64(time.Since(t0)))
+				c.Close()
+				break
+			}
+			if ctx.Err() != nil {
+				return result{}, fmt.Errorf("not listening: %w; output: %s", err, tail(&out))
+			}
+			time.Sleep(pollInterval)
+		}
+		time.Sleep(s.delay)
+	}
+	t1 := time.Now()
 	if err := deliver(client, first, f.publish); err != nil {
 		return result{}, fmt.Errorf("first delivery: %w; output: %s", err, tail(&out))
 	}
 	r := result{listen: time.Duration(listen.Load()), first200: time.Since(t0), handler: -1}
-	t1 := time.Now()
+	r.first = r.first200 - r.listen
+	if s.delay > 0 {
+		r.first = time.Since(t1)
+	}
+	t1 = time.Now()
 	if err := deliver(client, second, f.publish); err != nil {
 		return result{}, fmt.Errorf("second delivery: %w; output: %s", err, tail(&out))
 	}
@@ -479,7 +505,7 @@ func summarize(w io.Writer, f *fn) {
 	}
 	a50, a90 := pick(func(r result) time.Duration { return r.first200 })
 	l50, l90 := pick(func(r result) time.Duration { return r.listen })
-	r50, r90 := pick(func(r result) time.Duration { return r.first200 - r.listen })
+	r50, r90 := pick(func(r result) time.Duration { return r.first })
 	fmt.Fprintf(w, "%-22s n=%d  first 200: median %6.2f ms, p90 %6.2f ms;  listen: median %6.2f ms, p90 %6.2f ms;  first request: median %6.2f ms, p90 %6.2f ms",
 		f.name, len(f.results), a50, a90, l50, l90, r50, r90)
 	if f.publish {
@@ -487,7 +513,7 @@ func summarize(w io.Writer, f *fn) {
 		fmt.Fprintf(w, " (of which the handler logged: median %6.2f ms, p90 %6.2f ms)", h50, h90)
 	}
 	s50, s90 := pick(func(r result) time.Duration { return r.second })
-	d50, d90 := pick(func(r result) time.Duration { return r.first200 - r.listen - r.second })
+	d50, d90 := pick(func(r result) time.Duration { return r.first - r.second })
 	fmt.Fprintf(w, ";  second request: median %6.2f ms, p90 %6.2f ms;  first minus second, per start: median %6.2f ms, p90 %6.2f ms\n", s50, s90, d50, d90)
 }
 
