@@ -16,9 +16,9 @@
 //	geminihook tail
 //	geminihook send --secret whsec_… --all
 //
-// serve runs the same handler as the Cloud Function (geminihook.NewHandler):
-// the same verification, ledger protocol, event normalization and Pub/Sub
-// messages. It differs only in where its parts live: Pub/Sub is served
+// serve runs the receiver composed by the same code as the Cloud Function
+// (geminihook.NewService) and reads the same GEMINIHOOK_* settings: the same
+// verification, ledger protocol, event normalization and Pub/Sub messages. It differs only in where its parts live: Pub/Sub is served
 // in-process on a loopback port (127.0.0.1:8085) that tail and other
 // processes attach to, and the ledger is in memory. When
 // PUBSUB_EMULATOR_HOST or FIRESTORE_EMULATOR_HOST is set, serve uses those
