@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,6 +24,24 @@ import (
 	"github.com/geminihook/geminihook/internal/secrets/secretstest"
 	"github.com/geminihook/geminihook/verify/verifytest"
 )
+
+// syncBuffer is a log sink safe for the goroutines that write to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
 
 // warmPublisher counts WarmUp calls of a publisher that has one.
 type warmPublisher struct {
@@ -72,7 +91,7 @@ func TestWarmUp(t *testing.T) {
 	if err := publish.EnsureTopics(ctx, psc, cfg.Topic, cfg.QuarantineTopic); err != nil {
 		t.Fatal(err)
 	}
-	var logs bytes.Buffer
+	var logs syncBuffer
 	wp := &warmPublisher{}
 	led := ledger.NewMemory(ledger.Options{})
 	s, err := NewService(cfg, Parts{
@@ -88,7 +107,6 @@ func TestWarmUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	logs.Reset()
 
 	if err := s.WarmUp(ctx); err != nil {
 		t.Fatalf("WarmUp: %v", err)
@@ -108,7 +126,7 @@ func TestWarmUp(t *testing.T) {
 	if _, err := led.Lookup(ctx, warmUpID); !errors.Is(err, ledger.ErrNotFound) {
 		t.Errorf("ledger after WarmUp: %v, want no record", err)
 	}
-	if strings.Contains(logs.String(), `"delivery"`) {
+	if strings.Contains(logs.String(), `"message":"delivery"`) {
 		t.Errorf("WarmUp logged a delivery: %s", logs.String())
 	}
 
