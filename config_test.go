@@ -252,3 +252,15 @@ func TestRevisionReachesErrorReporting(t *testing.T) {
 		t.Errorf("error report without the revision as serviceContext.version:\n%s", b.String())
 	}
 }
+
+// TestConfigTopics: every topic a Service publishes to, as configured, once.
+func TestConfigTopics(t *testing.T) {
+	c, err := LoadConfig(env("GOOGLE_CLOUD_PROJECT", "p", "GEMINIHOOK_TOPIC_BATCH", "b", "GEMINIHOOK_TOPIC_VIDEO", DefaultTopic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, want := strings.Join(c.Topics(), ","), DefaultTopic+",b,"+DefaultTopic+"-quarantine"
+	if got != want {
+		t.Errorf("Topics() = %s, want %s", got, want)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -275,6 +276,20 @@ func (c Config) kindTopics() map[events.Kind]string {
 		}
 	}
 	return m
+}
+
+// Topics lists every topic a Service of c publishes to, as configured (ids
+// or full names): the default topic, the per-kind ones and the quarantine
+// topic, without repeats. Local runs create them before they serve; in
+// production Terraform owns them.
+func (c Config) Topics() []string {
+	var ts []string
+	for _, t := range []string{c.Topic, c.BatchTopic, c.InteractionTopic, c.VideoTopic, c.QuarantineTopic} {
+		if t != "" && !slices.Contains(ts, t) {
+			ts = append(ts, t)
+		}
+	}
+	return ts
 }
 
 // buildRetry is how long a failed lazy build is remembered before the next

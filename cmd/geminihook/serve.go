@@ -206,8 +206,8 @@ func newServer(ctx context.Context, o serveOptions, e env) (s *server, err error
 			return nil, badFlag("jwks-file", "%s: want a JWK Set with RS256 or Ed25519 public keys, as geminihook keys writes", o.jwksFile)
 		}
 		// Hosted on --addr: the URL names the port, known once serve
-		// listens. Until then --addr stands for it; no key is fetched
-		// before a delivery comes.
+		// listens. Until then --addr stands for it, so that the
+		// configuration checks see a JWKS.
 		o.jwksURL = "http://" + o.addr + jwksPath
 	}
 
@@ -272,34 +272,15 @@ func newServer(ctx context.Context, o serveOptions, e env) (s *server, err error
 		parts.Ledger = ledger.NewMemory(ledger.Options{Lease: cfg.Lease, Retention: cfg.Retention})
 	}
 	parts.Logger = geminihook.NewLogger(e.stderr, cfg)
-	compose := func(p geminihook.Parts) (*geminihook.Service, error) {
-		svc, err := geminihook.NewService(cfg, p)
-		if err != nil {
-			return nil, badUsage("%v", err)
-		}
-		s.closers = append(s.closers, func() { svc.Close() })
-		return svc, nil
-	}
-	// With a hosted JWKS the Service is composed once serve listens; this
-	// silent composition names the topics (they do not depend on the URL).
-	first := parts
-	if jwksDoc != nil {
-		first.Logger = nil
-	}
-	svc, err := compose(first)
-	if err != nil {
-		return nil, err
-	}
 
 	// The topics exist before serve listens: a delivery can be published
 	// as soon as a connection is accepted.
 	actx, cancel := context.WithTimeout(ctx, adminTimeout)
-	err = publish.EnsureTopics(actx, client, svc.Topics...)
+	err = publish.EnsureTopics(actx, client, cfg.Topics()...)
 	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("%w: creating the topics on %s: %v", errUnreachable, psAddr, err)
 	}
-	b.topics = svc.Topics
 
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
@@ -309,11 +290,16 @@ func newServer(ctx context.Context, o serveOptions, e env) (s *server, err error
 	s.closers = append(s.closers, func() { ln.Close() })
 	s.url = "http://" + ln.Addr().String() + "/"
 	if jwksDoc != nil {
+		// Hosted on the port just taken; no key is fetched before a
+		// delivery comes, and nothing is served before run.
 		cfg.JWKSURL = strings.TrimSuffix(s.url, "/") + jwksPath
-		if svc, err = compose(parts); err != nil {
-			return nil, err
-		}
 	}
+	svc, err := geminihook.NewService(cfg, parts)
+	if err != nil {
+		return nil, badUsage("%v", err)
+	}
+	s.closers = append(s.closers, func() { svc.Close() })
+	b.topics = svc.Topics
 	s.cfg = cfg
 
 	mux := http.NewServeMux()
