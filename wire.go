@@ -154,13 +154,13 @@ func NewService(cfg Config, p Parts) (*Service, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	secretSource := func(what, name string, parse func(string) ([]byte, error)) (*secrets.Source, error) {
+	secretSource := func(variable, name, what string, parse func(string) ([]byte, error)) (*secrets.Source, error) {
 		if p.SecretManager == nil {
-			return nil, fmt.Errorf("%w: %s is set but no Secret Manager client was given", ErrConfig, what)
+			return nil, fmt.Errorf("%w: %s is set but no Secret Manager client was given", ErrConfig, variable)
 		}
-		src, err := secrets.New(p.SecretManager, name, secrets.Options{MaxAge: cfg.SecretRefresh, Logger: logger, Parse: parse})
+		src, err := secrets.New(p.SecretManager, name, secrets.Options{MaxAge: cfg.SecretRefresh, Logger: logger, Parse: parse, What: what})
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", ErrConfig, what, err)
+			return nil, fmt.Errorf("%w: %s: %w", ErrConfig, variable, err)
 		}
 		return src, nil
 	}
@@ -169,7 +169,7 @@ func NewService(cfg Config, p Parts) (*Service, error) {
 	// /r/<route token> accepts every configured scheme.
 	symmetric := verify.Options{Secrets: p.Secrets, Tolerance: cfg.Tolerance, Now: p.Now}
 	if symmetric.Secrets == nil && cfg.Secret != "" {
-		src, err := secretSource("GEMINIHOOK_SECRET", cfg.Secret, nil)
+		src, err := secretSource("GEMINIHOOK_SECRET", cfg.Secret, "signing secrets", nil)
 		if err != nil {
 			return nil, err
 		}
@@ -177,7 +177,7 @@ func NewService(cfg Config, p Parts) (*Service, error) {
 	}
 	tokens := p.RouteTokens
 	if tokens == nil && cfg.RouteTokens != "" {
-		src, err := secretSource("GEMINIHOOK_ROUTE_TOKENS", cfg.RouteTokens, route.ParseToken)
+		src, err := secretSource("GEMINIHOOK_ROUTE_TOKENS", cfg.RouteTokens, "route tokens", route.ParseToken)
 		if err != nil {
 			return nil, err
 		}

@@ -29,6 +29,9 @@ func TestOwnership(t *testing.T) {
 		}
 	}
 	s.messages(len(schemes))
+	if !hasLine(s.lines(t), "INFO", "secrets: route tokens loaded", s.cfg.RouteTokens) {
+		t.Errorf("no line saying the route tokens of %s were loaded:\n%s", s.cfg.RouteTokens, s.logs)
+	}
 	now := time.Now()
 	body := s.body(events.TypeBatchSucceeded, "batch_own")
 	root, routed, wrong := "/", "/r/"+routeToken, "/r/"+routeToken[:len(routeToken)-1]+"x"

@@ -126,6 +126,9 @@ type Options struct {
 	// the payload. Default verify.ParseSecret (a whsec_ signing secret);
 	// route tokens use route.ParseToken.
 	Parse func(payload string) ([]byte, error)
+	// What names the values in log lines; default "signing secrets"
+	// (route tokens: "route tokens").
+	What string
 }
 
 // Source is a cached, self-refreshing set of HMAC secrets from all enabled
@@ -142,6 +145,7 @@ type Source struct {
 	now      func() time.Time
 	log      *slog.Logger
 	parse    func(string) ([]byte, error)
+	what     string
 
 	cur atomic.Pointer[state] // nil until the first load ends
 
@@ -192,6 +196,7 @@ func New(c *secretmanager.Client, secret string, o Options) (*Source, error) {
 		now:      o.Now,
 		log:      cmp.Or(o.Logger, slog.Default()),
 		parse:    o.Parse,
+		what:     cmp.Or(o.What, "signing secrets"),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -329,19 +334,19 @@ func (s *Source) run(ctx context.Context, f *flight) {
 	// Log outside the lock, once per change rather than once per load.
 	switch {
 	case next == nil && prev.usable():
-		s.log.LogAttrs(ctx, slog.LevelWarn, "secrets: reload failed, keeping the previous signing secrets",
+		s.log.LogAttrs(ctx, slog.LevelWarn, "secrets: reload failed, keeping the previous "+s.what,
 			slog.String("secret", s.name), slog.Any("error", err), slog.Time("loaded", prev.loaded))
 	case next == nil:
-		s.log.LogAttrs(ctx, slog.LevelError, "secrets: no signing secrets: load failed",
+		s.log.LogAttrs(ctx, slog.LevelError, "secrets: no "+s.what+": load failed",
 			slog.String("secret", s.name), slog.Any("error", err))
 	case sameVersions(prev, next):
-		s.log.LogAttrs(ctx, slog.LevelDebug, "secrets: signing secrets unchanged",
+		s.log.LogAttrs(ctx, slog.LevelDebug, "secrets: "+s.what+" unchanged",
 			slog.String("secret", s.name), slog.Any("versions", next.versions))
 	case next.err != nil:
-		s.log.LogAttrs(ctx, slog.LevelError, "secrets: no usable signing secret",
+		s.log.LogAttrs(ctx, slog.LevelError, "secrets: no usable "+s.what,
 			slog.String("secret", s.name), slog.Any("error", next.err))
 	default:
-		s.log.LogAttrs(ctx, slog.LevelInfo, "secrets: signing secrets loaded",
+		s.log.LogAttrs(ctx, slog.LevelInfo, "secrets: "+s.what+" loaded",
 			slog.String("secret", s.name), slog.Any("versions", next.versions))
 	}
 }
