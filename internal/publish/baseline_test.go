@@ -43,7 +43,7 @@ func newBatchingPublisher(tb testing.TB, c *pubsub.Client, topic string, s pubsu
 
 // Publish is the former Publisher.publish.
 func (b *batchingPublisher) Publish(ctx context.Context, m events.Message) (string, error) {
-	if err := checkMessage(m); err != nil {
+	if _, err := checkMessage(m); err != nil {
 		return "", err
 	}
 	if err := ctx.Err(); err != nil {

@@ -7,25 +7,45 @@
 // quarantine topic through [Publisher.Quarantine]. Topic names are resolved
 // once, in [New].
 //
-// # One unary call per event, under the request's context
+// # Unary calls under the request's context, shared when busy
 //
-// Each message is sent in one Publish RPC of the generated client
-// (pubsub.Client.TopicAdminClient.Publish), made by the calling goroutine
-// under the caller's context: in the function, the request's. The client's
-// retries of transient failures end with that context (and with
-// [Options.Timeout], an upper bound for callers without a deadline), so
-// when [Publisher.Publish] returns nothing of the publish is left running:
-// no background retry can land the event after the handler has answered
-// 503 and released its claim, which would publish it a second time once
-// Gemini retries the delivery.
+// Messages are sent with Publish RPCs of the generated client
+// (pubsub.Client.TopicAdminClient.Publish), each made by a calling
+// goroutine under the callers' contexts: in the function, the requests'.
+// The client's retries of transient failures end with that context (and
+// with [Options.Timeout], an upper bound for callers without a deadline),
+// so when [Publisher.Publish] returns nothing of the publish is left
+// running: no background retry can land the event after the handler has
+// answered 503 and released its claim, which would publish it a second
+// time once Gemini retries the delivery.
+//
+// A topic has at most [Options.MaxCalls] calls in flight (4 by default).
+// While they are all busy, further publishes wait, and when a call ends,
+// the publish that has waited longest sends itself and the others waiting
+// with the same ordering key in one request (up to 100 messages, 8 MiB).
+// A lone publish, the usual case, goes out at once in a call of its own;
+// under load, publishes share calls, which halves the RPCs per event on
+// the handler benchmarks. The rules that keep a shared call within the
+// requests:
+//   - a waiting publish whose context ends leaves the queue and sends
+//     nothing;
+//   - a shared call runs under the earliest deadline of the publishes it
+//     carries (a cancellation of one of them does not cancel the call: the
+//     others' messages are on their way), and each of them returns only
+//     when the call has ended;
+//   - Pub/Sub refuses a request as a whole when one message is invalid, so
+//     each publish of a refused shared call is sent again alone and only
+//     the invalid one fails with [ErrInvalidMessage].
+//
+// There is no goroutine of the package's own: each call is made by one of
+// the publishes it carries.
 //
 // The library's batching *pubsub.Publisher is not used. It hands each
 // message to a bundler and a worker goroutine that publish under a context
 // of their own (its PublishSettings.Timeout counted from the hand-over, not
-// from the request), so a publish could outlive its request; and the
-// bundler's per-message scheduling costs CPU that buys nothing here: the
-// webhook request waits for the acknowledgement, and Gemini delivers a
-// handful of webhooks per job, not a stream. The package benchmarks
+// from the request), so a publish could outlive its request; and its
+// bundler waits up to a delay for a batch to fill, where a webhook request
+// waits for the acknowledgement. The package benchmarks
 // (BenchmarkPublish) compare the unary call with that batching path.
 //
 // # Retries
@@ -54,8 +74,8 @@
 //
 // The library's batching publisher pauses a key after a failed publish
 // until the caller resumes it (ResumePublish), so that a later message of
-// the key cannot overtake the failed one. Publishing here is one unary
-// call per event, with no state kept between calls, so there is no
+// the key cannot overtake the failed one. Publishing here keeps no state
+// between calls (a waiting publish only waits for a call slot), so there is no
 // client-side pause to resume: a failed publish returns its error (the
 // handler answers 503 and Gemini retries the delivery), the next publish
 // of the same key goes out as usual, and a failed key never holds up

@@ -1,6 +1,7 @@
 package publish
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -102,10 +103,17 @@ type Options struct {
 	// Ordering sets each message's ordering key to its
 	// events.Message.OrderingKey (the job id), so that a subscription with
 	// message ordering enabled delivers one job's events in the order they
-	// were published. Each publish stays one unary call: there is no
-	// client-side pause of a key after a failed publish (see the package
+	// were published. Shared calls carry messages of one key, in the
+	// order they were published; there is no client-side pause of a key after a failed publish (see the package
 	// documentation). False (the default) publishes without a key.
 	Ordering bool
+	// MaxCalls is the most Publish calls of one topic in flight at once.
+	// A publish that finds them all busy waits for one to end, and the
+	// publishes that waited meanwhile share the next call (one request of
+	// up to 100 messages of the same ordering key). Zero means
+	// DefaultMaxCalls; there is no way to turn sharing off, since a
+	// publish only waits when the calls are busy anyway.
+	MaxCalls int
 }
 
 // kinds are the keys Options.Topics may hold.
@@ -113,7 +121,10 @@ var kinds = []events.Kind{events.KindBatch, events.KindInteraction, events.KindV
 
 // topic is one destination of a Publisher, shared by every kind that maps
 // to it.
-type topic struct{ name string } // full resource name
+type topic struct {
+	name string // full resource name
+	q    queue  // its publishes waiting for a call
+}
 
 func (t *topic) String() string { return t.name }
 
@@ -160,7 +171,7 @@ func New(c *pubsub.Client, o Options) (*Publisher, error) {
 		if t, ok := topics[full]; ok {
 			return t, nil
 		}
-		t := &topic{name: full}
+		t := &topic{name: full, q: queue{max: cmp.Or(max(o.MaxCalls, 0), DefaultMaxCalls)}}
 		topics[full] = t
 		return t, nil
 	}
@@ -194,11 +205,14 @@ func New(c *pubsub.Client, o Options) (*Publisher, error) {
 }
 
 // Publish sends m to the topic of kind (its Options.Topics entry, else
-// Options.Topic) in one Publish RPC and returns the message ID assigned by
-// Pub/Sub. With Options.Ordering the message carries m.OrderingKey. Transient failures are retried until ctx ends (or
-// Options.Timeout passes); when Publish returns, nothing of the call is
-// left running, so nothing is sent after it. m is not retained: the caller
-// may reuse it as soon as Publish returns.
+// Options.Topic) and returns the message ID assigned by Pub/Sub. It
+// makes a Publish RPC at once, or, while the topic's Options.MaxCalls
+// calls are busy, waits to share the next one with the other publishes
+// waiting (see the package documentation). With Options.Ordering the
+// message carries m.OrderingKey. Transient failures are retried until ctx
+// ends (or Options.Timeout passes); when Publish returns, nothing of its
+// call is left running, so nothing is sent after it. m is not retained:
+// the caller may reuse it as soon as Publish returns.
 //
 // Errors: ErrInvalidMessage (checked before any RPC), ErrTopicNotFound,
 // ErrUnavailable (also when ctx ends first; it then wraps ctx's error),
@@ -227,7 +241,8 @@ func (p *Publisher) publish(ctx context.Context, t *topic, m events.Message) (st
 	if p.ordering {
 		key = m.OrderingKey
 	}
-	if err := checkMessage(m); err != nil {
+	size, err := checkMessage(m)
+	if err != nil {
 		return "", err
 	}
 	if err := checkOrderingKey(key); err != nil {
@@ -238,31 +253,20 @@ func (p *Publisher) publish(ctx context.Context, t *topic, m events.Message) (st
 	if err := ctx.Err(); err != nil {
 		return "", fmt.Errorf("%w: %s: %w", ErrUnavailable, t, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, p.timeout)
-	defer cancel()
-	// Every attempt runs under ctx (the generated client's own 60 s
-	// timeout applies only to a context without a deadline, and ctx has
-	// one), and a pause before a retry ends when ctx does.
-	r := &retryer{backoff: retryBackoff}
-	res, err := p.client.Publish(ctx, &pubsubpb.PublishRequest{
-		Topic:    t.name,
-		Messages: []*pubsubpb.PubsubMessage{{Data: m.Data, Attributes: m.Attributes, OrderingKey: key}},
-	}, gax.WithRetry(func() gax.Retryer { return r }))
-	if err != nil {
-		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
-			// An attempt cut short by ctx (Canceled is not retried).
-			err = fmt.Errorf("%w: %w", cerr, err)
-		} else if cerr != nil && r.attempts > 0 {
-			// gax returns the bare context error when ctx ends in a
-			// pause before a retry: say what the attempts got.
-			err = fmt.Errorf("%w after %d attempts, the last: %v", err, r.attempts, r.last)
-		}
-		return "", translate(t.name, err)
+	deadline := time.Now().Add(p.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	} else {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
 	}
-	if len(res.GetMessageIds()) != 1 {
-		return "", fmt.Errorf("%w: %s: Pub/Sub returned %d message IDs for 1 message", ErrUnavailable, t, len(res.GetMessageIds()))
-	}
-	return res.MessageIds[0], nil
+	return p.send(t, &call{
+		ctx:      ctx,
+		msg:      &pubsubpb.PubsubMessage{Data: m.Data, Attributes: m.Attributes, OrderingKey: key},
+		size:     size,
+		deadline: deadline,
+	})
 }
 
 // retryer is the Retryer of one publish: retryCodes with retryBackoff. It
@@ -366,36 +370,37 @@ func checkOrderingKey(key string) error {
 	return nil
 }
 
-// checkMessage enforces Pub/Sub's message limits (see ErrInvalidMessage).
-func checkMessage(m events.Message) error {
+// checkMessage enforces Pub/Sub's message limits (see ErrInvalidMessage)
+// and returns the message's size: its data, attribute keys and values.
+func checkMessage(m events.Message) (int, error) {
 	if len(m.Data) == 0 && len(m.Attributes) == 0 {
-		return fmt.Errorf("%w: no data and no attributes", ErrInvalidMessage)
+		return 0, fmt.Errorf("%w: no data and no attributes", ErrInvalidMessage)
 	}
 	if len(m.Attributes) > maxAttributes {
-		return fmt.Errorf("%w: %d attributes, limit %d", ErrInvalidMessage, len(m.Attributes), maxAttributes)
+		return 0, fmt.Errorf("%w: %d attributes, limit %d", ErrInvalidMessage, len(m.Attributes), maxAttributes)
 	}
 	size := len(m.Data)
 	for k, v := range m.Attributes {
 		switch {
 		case k == "":
-			return fmt.Errorf("%w: empty attribute key", ErrInvalidMessage)
+			return 0, fmt.Errorf("%w: empty attribute key", ErrInvalidMessage)
 		case len(k) > maxAttributeKeyBytes:
-			return fmt.Errorf("%w: attribute key of %d bytes, limit %d", ErrInvalidMessage, len(k), maxAttributeKeyBytes)
+			return 0, fmt.Errorf("%w: attribute key of %d bytes, limit %d", ErrInvalidMessage, len(k), maxAttributeKeyBytes)
 		case len(v) > maxAttributeValueBytes:
-			return fmt.Errorf("%w: attribute %q has a value of %d bytes, limit %d", ErrInvalidMessage, k, len(v), maxAttributeValueBytes)
+			return 0, fmt.Errorf("%w: attribute %q has a value of %d bytes, limit %d", ErrInvalidMessage, k, len(v), maxAttributeValueBytes)
 		case strings.HasPrefix(k, "goog"):
-			return fmt.Errorf("%w: attribute key %q is reserved (goog prefix)", ErrInvalidMessage, k)
+			return 0, fmt.Errorf("%w: attribute key %q is reserved (goog prefix)", ErrInvalidMessage, k)
 		case !utf8.ValidString(k) || !utf8.ValidString(v):
 			// Protobuf string fields must be UTF-8; the client would fail
 			// to marshal the request with a gRPC Internal error.
-			return fmt.Errorf("%w: attribute %q is not valid UTF-8", ErrInvalidMessage, k)
+			return 0, fmt.Errorf("%w: attribute %q is not valid UTF-8", ErrInvalidMessage, k)
 		}
 		size += len(k) + len(v)
 	}
 	if size > maxMessageBytes {
-		return fmt.Errorf("%w: %d bytes, limit %d", ErrInvalidMessage, size, maxMessageBytes)
+		return 0, fmt.Errorf("%w: %d bytes, limit %d", ErrInvalidMessage, size, maxMessageBytes)
 	}
-	return nil
+	return size, nil
 }
 
 // translate maps a publish failure on topic to this package's errors,

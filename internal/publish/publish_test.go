@@ -274,7 +274,7 @@ func TestCheckMessage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := checkMessage(tt.m)
+			_, err := checkMessage(tt.m)
 			if tt.wantErr != (err != nil) || err != nil && !errors.Is(err, ErrInvalidMessage) {
 				t.Errorf("checkMessage = %v, want error %v (ErrInvalidMessage)", err, tt.wantErr)
 			}
