@@ -25,11 +25,12 @@ const warmUpID = "geminihook-warm-up"
 // otherwise do first on cold connections and empty caches, so that the
 // first delivery costs about what the next ones do. It reads the v1 signing
 // secrets and the route tokens from Secret Manager and fetches the JWKS,
-// into the caches the requests use; it reads one ledger document (a
-// Firestore read of a document that does not exist); and, when the
-// publisher can (a WarmUp method), it opens the Pub/Sub connection with a
-// call that publishes nothing. It writes nothing, publishes nothing, logs no
-// access line and counts in no metric.
+// into the caches the requests use; it readies the ledger (the Firestore
+// ledger's WarmUp: a read of a record that does not exist and a commit that
+// cannot apply; another ledger's Lookup); and, when the publisher can (a
+// WarmUp method, as publish.Publisher has), it opens the Pub/Sub
+// connection with a call that publishes nothing. It writes nothing,
+// publishes nothing, logs no access line and counts in no metric of ours.
 //
 // The keys are loaded by verifying a synthetic delivery whose signatures
 // (all-zero v1 and v1a tokens, webhook-id "geminihook-warm-up") cannot
@@ -74,9 +75,14 @@ func (s *Service) WarmUp(ctx context.Context) error {
 	if h.Routes != nil {
 		run(func() error { _, err := h.Routes.Secrets(ctx); return err })
 	}
-	if l, ok := h.Ledger.(interface {
+	switch l := h.Ledger.(type) {
+	case interface {
+		WarmUp(context.Context, string) error
+	}:
+		run(func() error { return l.WarmUp(ctx, warmUpID) })
+	case interface {
 		Lookup(context.Context, string) (*ledger.Record, error)
-	}); ok {
+	}:
 		run(func() error {
 			if _, err := l.Lookup(ctx, warmUpID); err != nil && !errors.Is(err, ledger.ErrNotFound) {
 				return err

@@ -351,6 +351,32 @@ func (f *Firestore) holds(l *Lease) bool {
 	return l != nil && l.owner == f && !l.updateTime.IsZero()
 }
 
+// WarmUp readies f for the first Claim of a new instance without writing
+// anything: it reads the record of webhookID (opening the connection),
+// encodes a record as Claim does (the client library's first encoding of
+// the record's type costs more than the next ones), and sends one Commit
+// that cannot apply: an update of that record preconditioned on an update
+// time of 1970, which Firestore refuses with NotFound, or with
+// FailedPrecondition if the record exists. It returns nil when Firestore
+// answered as expected, else the first failure as Lookup reports it.
+func (f *Firestore) WarmUp(ctx context.Context, webhookID string) error {
+	ref := f.coll.Doc(DocumentID(webhookID))
+	if _, err := f.lookup(ctx, ref); err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	//lint:ignore SA1019 the batch is never committed: Create encodes the record, which is all WarmUp wants of it.
+	f.client.Batch().Create(ref, f.fresh(Delivery{WebhookID: webhookID}, f.o.now()))
+	_, err := ref.Update(ctx, []firestore.Update{{Path: fieldState, Value: string(StateProcessing)}}, firestore.LastUpdateTime(time.Unix(1, 0)))
+	switch status.Code(err) {
+	case codes.NotFound, codes.FailedPrecondition:
+		return nil
+	case codes.OK:
+		return unavailable("warm-up", fmt.Errorf("record %s updated despite a precondition of 1970", ref.ID))
+	default:
+		return unavailableCtx(ctx, "warm-up", err)
+	}
+}
+
 // Lookup returns the record of a webhook id. Errors: ErrNotFound (absent or
 // expired), ErrUnavailable (wraps the cause).
 func (f *Firestore) Lookup(ctx context.Context, webhookID string) (*Record, error) {

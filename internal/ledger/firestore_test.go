@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -124,6 +125,7 @@ func TestFirestoreRoundTrips(t *testing.T) {
 		{"Release", func() error { return l.Release(ctx, lz) }, 1},
 		{"reclaim after Release", func() (err error) { lz, err = l.Claim(ctx, d); return err }, 3},
 		{"Lookup", func() error { _, err := l.Lookup(ctx, d.WebhookID); return err }, 1},
+		{"WarmUp", func() error { return l.WarmUp(ctx, "warm-up") }, 2},
 	}
 	var report strings.Builder
 	for _, s := range steps {
@@ -147,6 +149,42 @@ func want[T any](_ T, err error) func(target error) error {
 			return nil
 		}
 		return fmt.Errorf("got %v, want %v", err, target)
+	}
+}
+
+// TestFirestoreWarmUp: WarmUp writes nothing, whether the record it names
+// is absent or present (then it is left as it was, update time included).
+func TestFirestoreWarmUp(t *testing.T) {
+	t.Parallel()
+	l := ledger.NewFirestore(newClient(t, emulator.Firestore(t), nil), ledger.Options{})
+	ctx := t.Context()
+	if err := l.WarmUp(ctx, "absent"); err != nil {
+		t.Fatalf("WarmUp(absent) = %v", err)
+	}
+	if _, err := l.Lookup(ctx, "absent"); !errors.Is(err, ledger.ErrNotFound) {
+		t.Errorf("Lookup after WarmUp(absent) = %v, want ErrNotFound", err)
+	}
+	d := delivery(t)
+	lz, err := l.Claim(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Complete(ctx, lz, "m-1"); err != nil {
+		t.Fatal(err)
+	}
+	before, err := l.Lookup(ctx, d.WebhookID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.WarmUp(ctx, d.WebhookID); err != nil {
+		t.Fatalf("WarmUp(present) = %v", err)
+	}
+	after, err := l.Lookup(ctx, d.WebhookID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(before, after) {
+		t.Errorf("record changed by WarmUp:\n%+v\n%+v", before, after)
 	}
 }
 
@@ -176,6 +214,7 @@ func TestFirestoreDeadPort(t *testing.T) {
 	}{
 		{"Claim", func(ctx context.Context) error { _, err := l.Claim(ctx, delivery(t)); return err }},
 		{"Lookup", func(ctx context.Context) error { _, err := l.Lookup(ctx, "x"); return err }},
+		{"WarmUp", func(ctx context.Context) error { return l.WarmUp(ctx, "x") }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -249,3 +249,39 @@ func TestRetryable(t *testing.T) {
 		}
 	}
 }
+
+// WarmUp makes one Publish call of no message, not retried, and publishes
+// nothing; a failure is translated as Publish's are.
+func TestWarmUp(t *testing.T) {
+	var rec attempts
+	f := &faults{}
+	srv, c := newServerDial(t, []grpc.DialOption{rec.option()}, f.option())
+	ensure(t, c, "events")
+	p := newTestPublisher(t, c, Options{Topic: "events"})
+
+	if err := p.WarmUp(t.Context()); err != nil {
+		t.Errorf("WarmUp = %v", err)
+	}
+	if n := len(rec.list()); n != 1 {
+		t.Errorf("%d Publish attempts, want 1", n)
+	}
+	f.fail(codes.InvalidArgument) // what Pub/Sub answers to a request of no message
+	if err := p.WarmUp(t.Context()); err != nil {
+		t.Errorf("WarmUp answered InvalidArgument = %v, want nil", err)
+	}
+	rec.reset()
+	f.fail(codes.Unavailable)
+	if err := p.WarmUp(t.Context()); !errors.Is(err, ErrUnavailable) || status.Code(err) != codes.Unavailable {
+		t.Errorf("WarmUp answered Unavailable = %v, want ErrUnavailable wrapping it", err)
+	}
+	if n := len(rec.list()); n != 1 {
+		t.Errorf("%d Publish attempts for Unavailable, want 1 (no retry)", n)
+	}
+	if n := len(srv.Messages()); n != 0 {
+		t.Errorf("the server holds %d messages after WarmUp, want none", n)
+	}
+	p.Close()
+	if err := p.WarmUp(t.Context()); !errors.Is(err, ErrClosed) {
+		t.Errorf("WarmUp after Close = %v, want ErrClosed", err)
+	}
+}

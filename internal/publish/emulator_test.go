@@ -9,6 +9,8 @@ import (
 
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/geminihook/geminihook/events"
 	"github.com/geminihook/geminihook/internal/emulator"
@@ -89,6 +91,22 @@ func TestEmulator(t *testing.T) {
 		got := pull(t, "projects/"+project+"/topics/events-quarantine", id)
 		if string(got.Data) != "not json" {
 			t.Errorf("pulled %q", got.Data)
+		}
+	})
+	t.Run("warm-up publishes nothing", func(t *testing.T) {
+		if err := p.WarmUp(ctx); err != nil {
+			t.Fatalf("WarmUp = %v", err)
+		}
+		for _, sub := range subs {
+			// A Pull waits for messages until its deadline: none must come.
+			pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+			res, err := c.SubscriptionAdminClient.Pull(pctx, &pubsubpb.PullRequest{Subscription: sub, MaxMessages: 10})
+			cancel()
+			if err == nil && len(res.ReceivedMessages) != 0 {
+				t.Errorf("Pull(%s) after WarmUp = %d messages, want none", sub, len(res.ReceivedMessages))
+			} else if err != nil && status.Code(err) != codes.DeadlineExceeded {
+				t.Fatalf("Pull(%s) = %v", sub, err)
+			}
 		}
 	})
 }
