@@ -312,3 +312,11 @@ func (c *Config) resolve() []string {
 	}
 	return problems
 }
+
+// servesEntryPoint reports whether the process is a deployed GeminiWebhook:
+// Cloud Functions (and our Cloud Run service) name the function the
+// framework serves in FUNCTION_TARGET. Local runs and tests leave it
+// unset.
+func servesEntryPoint(getenv func(string) string) bool {
+	return getenv("FUNCTION_TARGET") == EntryPoint
+}

@@ -6,10 +6,12 @@
 // Deployed as a Cloud Function (2nd gen), the entry point is GeminiWebhook
 // ([EntryPoint]); the same source also holds GeminiWebhookWatch
 // ([WatchEntryPoint]), a private function that Cloud Scheduler calls to log
-// the state of the project's Gemini webhooks. init only registers them;
-// each handler is built on its first request from the environment (see
-// [LoadConfig]), and a broken configuration is answered 503 and logged
-// rather than crashing the instance. [NewService] is the one composition of
+// the state of the project's Gemini webhooks. init registers them; each
+// handler is built from the environment (see [LoadConfig]) on its first
+// request, or, for a process deployed as GeminiWebhook (FUNCTION_TARGET),
+// in the background as the instance starts, and then warmed up. A broken
+// configuration is answered 503 and logged rather than crashing the
+// instance. [NewService] is the one composition of
 // the receiver, for the function, the local serve command and the tests.
 package geminihook
 
@@ -34,6 +36,9 @@ const EntryPoint = "GeminiWebhook"
 func init() {
 	functions.HTTP(EntryPoint, serveLazily)
 	functions.HTTP(WatchEntryPoint, serveWatchLazily)
+	if servesEntryPoint(os.Getenv) {
+		go function.warm(context.Background())
+	}
 }
 
 // lazy builds the production [Service] on first use. A failed build is
@@ -66,6 +71,26 @@ func (l *lazy) handler(ctx context.Context) (http.Handler, error) {
 		l.log.ErrorContext(ctx, "geminihook cannot start; answering 503 until this is fixed", "error", l.err.Error())
 	}
 	return l.h, l.err
+}
+
+// warm builds the handler and warms it up ([Service.WarmUp]) while the
+// instance starts, so that the first delivery finds the clients built, the
+// keys loaded and the connections open, or waits under l.mu for the build
+// already under way instead of starting its own. init starts it in a
+// goroutine when the process is the deployed GeminiWebhook: init itself
+// calls nothing and never waits. A failed build is logged and left to the
+// requests to retry, as when a request builds; a warm-up that fails leaves
+// the rest to the first delivery, which meets it as it would have anyway.
+func (l *lazy) warm(ctx context.Context) {
+	h, err := l.handler(ctx)
+	if err != nil {
+		return // logged by handler
+	}
+	if w, ok := h.(interface{ WarmUp(context.Context) error }); ok {
+		if err := w.WarmUp(ctx); err != nil {
+			l.log.WarnContext(ctx, "warm-up incomplete; the first deliveries open what it could not", "error", err.Error())
+		}
+	}
 }
 
 func (l *lazy) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -60,3 +60,80 @@ func TestLazyMisconfigured(t *testing.T) {
 		t.Errorf("after the fix: %d with %d builds, want the built handler's 299 after a second build", w.Code, builds.Load())
 	}
 }
+
+// warmHandler is a built handler with a WarmUp that blocks until released.
+type warmHandler struct {
+	warmed  atomic.Int32
+	release chan struct{}
+	err     error
+}
+
+func (h *warmHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { w.WriteHeader(299) }
+
+func (h *warmHandler) WarmUp(context.Context) error {
+	h.warmed.Add(1)
+	<-h.release
+	return h.err
+}
+
+// TestLazyWarm: the background build of a starting instance builds once;
+// a request that arrives during the build waits for it instead of
+// building again, and is served while the warm-up goes on; a failed
+// warm-up is logged as a warning, not as a broken instance.
+func TestLazyWarm(t *testing.T) {
+	var logs syncBuffer
+	building := make(chan struct{})
+	proceed := make(chan struct{})
+	h := &warmHandler{release: make(chan struct{}), err: errors.New("pub/sub unavailable")}
+	var builds atomic.Int32
+	l := &lazy{
+		build: func(context.Context) (http.Handler, error) {
+			builds.Add(1)
+			close(building)
+			<-proceed
+			return h, nil
+		},
+		now: time.Now,
+		log: slog.New(cloudlog.NewHandler(&logs, &cloudlog.Options{Service: "geminihook"})),
+	}
+	warmed := make(chan struct{})
+	go func() { l.warm(context.Background()); close(warmed) }()
+	<-building
+	served := make(chan int)
+	go func() {
+		w := httptest.NewRecorder()
+		l.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/", strings.NewReader("{}")))
+		served <- w.Code
+	}()
+	close(proceed)
+	if code := <-served; code != 299 {
+		t.Errorf("request during the build: %d, want the built handler's 299", code)
+	}
+	if n := builds.Load(); n != 1 {
+		t.Errorf("%d builds, want 1", n)
+	}
+	close(h.release)
+	<-warmed
+	if n := h.warmed.Load(); n != 1 {
+		t.Errorf("WarmUp ran %d times, want 1", n)
+	}
+	if out := logs.String(); !strings.Contains(out, `"severity":"WARNING"`) || !strings.Contains(out, "pub/sub unavailable") {
+		t.Errorf("a failed warm-up logged:\n%s\nwant a warning naming the error", out)
+	}
+}
+
+// Only a process deployed as GeminiWebhook starts its build with the
+// instance: not the watcher, not serve or the tests (no FUNCTION_TARGET).
+func TestServesEntryPoint(t *testing.T) {
+	for target, want := range map[string]bool{EntryPoint: true, WatchEntryPoint: false, "": false, "geminiwebhook": false} {
+		getenv := func(k string) string {
+			if k == "FUNCTION_TARGET" {
+				return target
+			}
+			return ""
+		}
+		if got := servesEntryPoint(getenv); got != want {
+			t.Errorf("servesEntryPoint(FUNCTION_TARGET=%q) = %v, want %v", target, got, want)
+		}
+	}
+}

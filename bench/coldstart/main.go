@@ -7,7 +7,7 @@
 //	go build -o /tmp/bare ./bench/coldstart/bare
 //	go build -o /tmp/function ./bench/coldstart/function
 //	go run ./bench/coldstart -bare /tmp/bare -function /tmp/function -n 20 > cold.txt
-//	benchstat -col '/fn@(bare geminihook-nowarm geminihook)' cold.txt
+//	benchstat -col '/fn@(bare geminihook-nowarm geminihook-warm-build geminihook)' cold.txt
 //
 // It starts the official Firestore and Pub/Sub emulators, a JWKS server and
 // a loopback Secret Manager (package benchfn: Google ships no Secret
@@ -25,9 +25,10 @@
 //
 // The function is started in the warm-up variants given by -variants
 // (bench/coldstart/function's GEMINIHOOK_BENCH_WARM), each a benchstat
-// column: geminihook-nowarm (off), geminihook (Service.WarmUp once built),
-// geminihook-warm-pubsub (and the Pub/Sub connection), geminihook-warm-start
-// (build and warm-up started with the process).
+// column: geminihook (start: the build and Service.WarmUp started with the
+// process, as the deployed function does), geminihook-warm-build (build:
+// WarmUp started by the first request's build) and geminihook-nowarm (off:
+// neither, the entry point before the warm start).
 //
 // Every start gets a new port and two deliveries with new webhook-ids, the
 // second sent once the first is answered (the warm latency, for
@@ -108,12 +109,13 @@ func main() {
 	timeout := flag.Duration("timeout", 30*time.Second, "limit of one start")
 	logDir := flag.String("logs", "", "keep the output of every geminihook start in this directory")
 	delay := flag.Duration("delay", 0, "send the first request this long after the process listens (an instance started ahead of traffic), instead of as soon as it listens")
-	variants := flag.String("variants", "off,build,pubsub,start", "warm-up variants of the function to start (GEMINIHOOK_BENCH_WARM), comma-separated")
+	idle := flag.Bool("idle-second", false, "with -delay, send the second request -delay after the first is answered too, so that both follow the same idle time")
+	variants := flag.String("variants", "off,build,start", "warm-up variants of the function to start (GEMINIHOOK_BENCH_WARM), comma-separated")
 	flag.Parse()
 	vs := strings.Split(*variants, ",")
 	for _, v := range vs {
 		if _, ok := variantNames[v]; !ok {
-			fmt.Fprintf(os.Stderr, "coldstart: -variants: unknown %q (want off, build, pubsub, start)\n", v)
+			fmt.Fprintf(os.Stderr, "coldstart: -variants: unknown %q (want off, build, start)\n", v)
 			os.Exit(2)
 		}
 	}
@@ -123,7 +125,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *bare, *function, vs, *n, *warmup, *timeout, *logDir, *delay); err != nil {
+	if err := run(ctx, *bare, *function, vs, *n, *warmup, *timeout, *logDir, *delay, *idle); err != nil {
 		fmt.Fprintln(os.Stderr, "coldstart:", err)
 		os.Exit(1)
 	}
@@ -148,13 +150,12 @@ type result struct{ listen, first200, first, handler, second time.Duration }
 // variantNames name the warm-up variants of bench/coldstart/function
 // (its GEMINIHOOK_BENCH_WARM) in the output.
 var variantNames = map[string]string{
-	"off":    "geminihook-nowarm",
-	"build":  "geminihook",
-	"pubsub": "geminihook-warm-pubsub",
-	"start":  "geminihook-warm-start",
+	"off":   "geminihook-nowarm",
+	"build": "geminihook-warm-build",
+	"start": "geminihook",
 }
 
-func run(ctx context.Context, bareBin, functionBin string, variants []string, n, warmup int, timeout time.Duration, logDir string, delay time.Duration) error {
+func run(ctx context.Context, bareBin, functionBin string, variants []string, n, warmup int, timeout time.Duration, logDir string, delay time.Duration, idleSecond bool) error {
 	printHeader()
 	fs, err := emulator.StartFirestore(ctx, emulator.Options{})
 	if err != nil {
@@ -199,7 +200,7 @@ func run(ctx context.Context, bareBin, functionBin string, variants []string, n,
 			"GEMINIHOOK_BENCH_WARM=" + v,
 		}})
 	}
-	s := &starter{delay: delay, logDir: logDir, signer: signer, body: bench.Body(), timeout: timeout, prefix: "msg_coldstart_" + strconv.FormatInt(time.Now().UnixNano(), 36) + "_"}
+	s := &starter{delay: delay, idleSecond: idleSecond, logDir: logDir, signer: signer, body: bench.Body(), timeout: timeout, prefix: "msg_coldstart_" + strconv.FormatInt(time.Now().UnixNano(), 36) + "_"}
 	published := 0
 	for i := range warmup + n {
 		// Every function once per round, in an order rotating by one each
@@ -304,13 +305,15 @@ func checkPublished(ctx context.Context, sub *pubsub.Subscriber, want int) error
 
 // starter starts functions and sends each its first delivery.
 type starter struct {
-	delay   time.Duration // wait this long after the process listens before the first request
-	logDir  string        // when set, every start's output is kept there
-	signer  *verifytest.Signer
-	body    []byte
-	timeout time.Duration
-	prefix  string
-	n       int
+	delay time.Duration // wait this long after the process listens before the first request
+	// idleSecond: wait delay before the second request too
+	idleSecond bool
+	logDir     string // when set, every start's output is kept there
+	signer     *verifytest.Signer
+	body       []byte
+	timeout    time.Duration
+	prefix     string
+	n          int
 }
 
 func (s *starter) start(ctx context.Context, f *fn) (result, error) {
@@ -398,6 +401,9 @@ func (s *starter) start(ctx context.Context, f *fn) (result, error) {
 	r.first = r.first200 - r.listen
 	if s.delay > 0 {
 		r.first = time.Since(t1)
+	}
+	if s.idleSecond {
+		time.Sleep(s.delay)
 	}
 	t1 = time.Now()
 	if err := deliver(client, second, f.publish); err != nil {

@@ -16,19 +16,20 @@
 // is dialed to the loopback server at $GEMINIHOOK_BENCH_SECRETMANAGER that
 // the driver starts (package benchfn), and hands them to
 // geminihook.NewService, the composition NewFromEnv uses. As deployed, the
-// Service is built by the first request.
+// Service is built, and warmed up, in the background from the start of the
+// process.
 //
 // GEMINIHOOK_BENCH_WARM chooses what happens around that build, for the
 // cold-start comparison:
 //
-//	off     nothing more (the entry point without a warm-up)
-//	build   (default) once built, Service.WarmUp runs in the background
-//	        while the first request goes on
-//	pubsub  as build, and the warm-up also opens the Pub/Sub connection
-//	        (a Publish of no message on the Service's client): what a
-//	        publisher with a WarmUp method adds
-//	start   as pubsub, but the build and the warm-up start when the process
-//	        starts, from init in a goroutine, before the first request
+//	start   (default) as the deployed function: the build and then
+//	        Service.WarmUp (secrets, route tokens, JWKS, a ledger read, the
+//	        Pub/Sub connection) start from init, in a goroutine, when the
+//	        process starts
+//	build   the first request builds the Service, and WarmUp runs in the
+//	        background while that request goes on
+//	off     the first request builds the Service, no warm-up: the entry
+//	        point before the warm start
 //
 // With GEMINIHOOK_BENCH_STATS set, the Firestore and Pub/Sub connections
 // count their calls and the side port reports them (benchfn).
@@ -41,7 +42,6 @@ import (
 	"os"
 	"sync"
 
-	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
@@ -55,7 +55,7 @@ const Target = "GeminiWebhookBench"
 
 func init() {
 	functions.HTTP(Target, serve)
-	if os.Getenv(envWarm) == "start" {
+	if mode := os.Getenv(envWarm); mode == "" || mode == "start" {
 		go handler(context.Background())
 	}
 }
@@ -110,23 +110,12 @@ func handler(ctx context.Context) (http.Handler, error) {
 	lazy.h = s
 	switch mode := os.Getenv(envWarm); mode {
 	case "off":
-	case "", "build", "pubsub", "start":
-		go func() {
-			if mode != "" && mode != "build" {
-				go warmPubSub(ctx, c, s.Topics[0])
-			}
-			s.WarmUp(ctx)
-		}()
+	case "", "build", "start":
+		go s.WarmUp(ctx)
 	default:
-		log.Printf("%s=%q: want off, build, pubsub or start", envWarm, mode)
+		log.Printf("%s=%q: want start, build or off", envWarm, mode)
 	}
 	return s, nil
-}
-
-// warmPubSub opens the Service's Pub/Sub connection with a Publish of no
-// message, which publishes nothing.
-func warmPubSub(ctx context.Context, c *benchfn.Clients, topic string) {
-	c.PubSub.TopicAdminClient.Publish(ctx, &pubsubpb.PublishRequest{Topic: topic})
 }
 
 func serve(w http.ResponseWriter, r *http.Request) {
