@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
@@ -50,6 +51,8 @@ type lazy struct {
 	now   func() time.Time
 	log   *slog.Logger
 
+	requests atomic.Int64 // requests served so far (warm skips its warm-up after one)
+
 	mu      sync.Mutex
 	h       http.Handler
 	err     error
@@ -78,13 +81,20 @@ func (l *lazy) handler(ctx context.Context) (http.Handler, error) {
 // keys loaded and the connections open, or waits under l.mu for the build
 // already under way instead of starting its own. init starts it in a
 // goroutine when the process is the deployed GeminiWebhook: init itself
-// calls nothing and never waits. A failed build is logged and left to the
+// calls nothing and never waits. When a request has come by the time the
+// build is done, there is no warm-up. A failed build is logged and left to the
 // requests to retry, as when a request builds; a warm-up that fails leaves
 // the rest to the first delivery, which meets it as it would have anyway.
 func (l *lazy) warm(ctx context.Context) {
 	h, err := l.handler(ctx)
 	if err != nil {
 		return // logged by handler
+	}
+	if l.requests.Load() > 0 {
+		// A delivery came before the build was done: it opens what it
+		// needs itself, and a warm-up beside it would only compete with
+		// it for the CPU and the backends.
+		return
 	}
 	if w, ok := h.(interface{ WarmUp(context.Context) error }); ok {
 		if err := w.WarmUp(ctx); err != nil {
@@ -94,6 +104,7 @@ func (l *lazy) warm(ctx context.Context) {
 }
 
 func (l *lazy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	l.requests.Add(1)
 	start := l.now()
 	h, err := l.handler(r.Context())
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -76,49 +77,66 @@ func (h *warmHandler) WarmUp(context.Context) error {
 	return h.err
 }
 
-// TestLazyWarm: the background build of a starting instance builds once;
-// a request that arrives during the build waits for it instead of
-// building again, and is served while the warm-up goes on; a failed
-// warm-up is logged as a warning, not as a broken instance.
+// TestLazyWarm: the background build of a starting instance builds once
+// and then warms the handler up (a failed warm-up is a warning, not a
+// broken instance); a request that arrives during the build waits for it
+// instead of building again, and then there is no warm-up to compete
+// with it.
 func TestLazyWarm(t *testing.T) {
-	var logs syncBuffer
-	building := make(chan struct{})
-	proceed := make(chan struct{})
-	h := &warmHandler{release: make(chan struct{}), err: errors.New("pub/sub unavailable")}
-	var builds atomic.Int32
-	l := &lazy{
-		build: func(context.Context) (http.Handler, error) {
-			builds.Add(1)
-			close(building)
-			<-proceed
-			return h, nil
-		},
-		now: time.Now,
-		log: slog.New(cloudlog.NewHandler(&logs, &cloudlog.Options{Service: "geminihook"})),
-	}
-	warmed := make(chan struct{})
-	go func() { l.warm(context.Background()); close(warmed) }()
-	<-building
-	served := make(chan int)
-	go func() {
-		w := httptest.NewRecorder()
-		l.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/", strings.NewReader("{}")))
-		served <- w.Code
-	}()
-	close(proceed)
-	if code := <-served; code != 299 {
-		t.Errorf("request during the build: %d, want the built handler's 299", code)
-	}
-	if n := builds.Load(); n != 1 {
-		t.Errorf("%d builds, want 1", n)
-	}
-	close(h.release)
-	<-warmed
-	if n := h.warmed.Load(); n != 1 {
-		t.Errorf("WarmUp ran %d times, want 1", n)
-	}
-	if out := logs.String(); !strings.Contains(out, `"severity":"WARNING"`) || !strings.Contains(out, "pub/sub unavailable") {
-		t.Errorf("a failed warm-up logged:\n%s\nwant a warning naming the error", out)
+	for _, requestDuringBuild := range []bool{false, true} {
+		t.Run(fmt.Sprintf("request during the build=%v", requestDuringBuild), func(t *testing.T) {
+			var logs syncBuffer
+			building := make(chan struct{})
+			proceed := make(chan struct{})
+			h := &warmHandler{release: make(chan struct{}), err: errors.New("pub/sub unavailable")}
+			close(h.release)
+			var builds atomic.Int32
+			l := &lazy{
+				build: func(context.Context) (http.Handler, error) {
+					builds.Add(1)
+					close(building)
+					<-proceed
+					return h, nil
+				},
+				now: time.Now,
+				log: slog.New(cloudlog.NewHandler(&logs, &cloudlog.Options{Service: "geminihook"})),
+			}
+			warmed := make(chan struct{})
+			go func() { l.warm(context.Background()); close(warmed) }()
+			<-building
+			served := make(chan int, 1)
+			if requestDuringBuild {
+				go func() {
+					w := httptest.NewRecorder()
+					l.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/", strings.NewReader("{}")))
+					served <- w.Code
+				}()
+				for l.requests.Load() == 0 {
+					time.Sleep(time.Millisecond)
+				}
+			}
+			close(proceed)
+			<-warmed
+			if requestDuringBuild {
+				if code := <-served; code != 299 {
+					t.Errorf("request during the build: %d, want the built handler's 299", code)
+				}
+			}
+			if n := builds.Load(); n != 1 {
+				t.Errorf("%d builds, want 1", n)
+			}
+			want := int32(1)
+			if requestDuringBuild {
+				want = 0
+			}
+			if n := h.warmed.Load(); n != want {
+				t.Errorf("WarmUp ran %d times, want %d", n, want)
+			}
+			out := logs.String()
+			if warned := strings.Contains(out, `"severity":"WARNING"`) && strings.Contains(out, "pub/sub unavailable"); warned != (want == 1) {
+				t.Errorf("log:\n%s\nwant a warning naming the failed warm-up: %v", out, want == 1)
+			}
+		})
 	}
 }
 

@@ -25,7 +25,7 @@
 //	start   (default) as the deployed function: the build and then
 //	        Service.WarmUp (secrets, route tokens, JWKS, a ledger read, the
 //	        Pub/Sub connection) start from init, in a goroutine, when the
-//	        process starts
+//	        process starts; no warm-up if a request came during the build
 //	build   the first request builds the Service, and WarmUp runs in the
 //	        background while that request goes on
 //	off     the first request builds the Service, no warm-up: the entry
@@ -41,6 +41,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
@@ -110,15 +111,24 @@ func handler(ctx context.Context) (http.Handler, error) {
 	lazy.h = s
 	switch mode := os.Getenv(envWarm); mode {
 	case "off":
-	case "", "build", "start":
+	case "build":
 		go s.WarmUp(ctx)
+	case "", "start":
+		// As function.go: no warm-up once a request has come.
+		if requests.Load() == 0 {
+			go s.WarmUp(ctx)
+		}
 	default:
 		log.Printf("%s=%q: want start, build or off", envWarm, mode)
 	}
 	return s, nil
 }
 
+// requests counts the requests served (function.go's lazy.requests).
+var requests atomic.Int64
+
 func serve(w http.ResponseWriter, r *http.Request) {
+	requests.Add(1)
 	h, err := handler(r.Context())
 	if err != nil {
 		log.Printf("geminihook cannot start: %v", err)
