@@ -219,7 +219,8 @@ func NewService(cfg Config, p Parts) (*Service, error) {
 		Topic:           cfg.Topic,
 		Topics:          cfg.kindTopics(),
 		QuarantineTopic: cfg.QuarantineTopic,
-		// Each publish is one unary call under the request's context, so
+		// Each publish is a unary call under the request's context (or
+		// shares one that ends by the earliest deadline it carries), so
 		// its retries end with the request (a publish landing after the 503
 		// and the Release would double with Gemini's retry); the Timeout is
 		// only an upper bound on top.

@@ -28,9 +28,9 @@
 //     deadline, so deliveries are answered 503, released, and retried.
 //     Asserted: zero lost, zero doubled, zero forged published. Refusing
 //     before the server makes the outcome unambiguous; the production
-//     wiring publishes with one unary call under the request's context,
-//     its retries ending with the request, so no publish lands after its
-//     503.
+//     wiring publishes with unary calls under the requests' contexts
+//     (a shared call ends by the earliest deadline it carries), their
+//     retries ending with the request, so no publish lands after its 503.
 //   - TestPublishOutageThenScaleIn: as TestPublishRefused, and before
 //     publishing works again the instance that served the outage is
 //     replaced, as the platform stops an idle instance: the requests in
