@@ -285,6 +285,34 @@ func TestSharedCallEndsByItsEarliestDeadline(t *testing.T) {
 	}
 }
 
+// A publish canceled after its shared call was sent does not cancel the
+// call, which carries the others' messages too: it waits for the answer
+// and returns its ID like the others.
+func TestSharedCallOutlivesACanceledPublish(t *testing.T) {
+	g := newGate(t, true)
+	srv, c := newServer(t, g.option())
+	ensure(t, c, "events")
+	p := newTestPublisher(t, c, Options{Topic: "events", MaxCalls: 1})
+
+	go p.Publish(t.Context(), events.KindBatch, msg("first"))
+	waitFor(t, "the first call to reach the server", func() bool { return len(g.seen()) == 1 })
+	canceled, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	wait := publishAll(t, p, []context.Context{canceled, t.Context()}, []events.Message{msg("canceled later"), msg("other")}, 0)
+	g.pass <- struct{}{} // the first call ends; the shared one is sent and held
+	waitFor(t, "the shared call to reach the server", func() bool { return len(g.seen()) == 2 })
+	cancel()
+	time.Sleep(50 * time.Millisecond)
+	g.pass <- struct{}{}
+	for _, r := range wait() {
+		if r.err != nil {
+			t.Errorf("Publish(%q) = %v, want its ID: the call was under way", r.data, r.err)
+		} else if m := srv.Message(r.id); m == nil || string(m.Data) != r.data {
+			t.Errorf("Publish(%q) returned %s, whose message is %v", r.data, r.id, m)
+		}
+	}
+}
+
 // Pub/Sub refuses a request as a whole when one of its messages is
 // invalid; the publishes of a refused shared call are each sent again
 // alone, so that only the invalid one fails.
