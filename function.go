@@ -11,8 +11,8 @@
 // request, or, for a process deployed as GeminiWebhook (FUNCTION_TARGET),
 // in the background as the instance starts, and then warmed up. A broken
 // configuration is answered 503 and logged rather than crashing the
-// instance. [NewService] is the one composition of
-// the receiver, for the function, the local serve command and the tests.
+// instance. [NewService] is the one composition of the receiver, for the
+// function, the local serve command and the tests.
 package geminihook
 
 import (
@@ -82,9 +82,10 @@ func (l *lazy) handler(ctx context.Context) (http.Handler, error) {
 // already under way instead of starting its own. init starts it in a
 // goroutine when the process is the deployed GeminiWebhook: init itself
 // calls nothing and never waits. When a request has come by the time the
-// build is done, there is no warm-up. A failed build is logged and left to the
-// requests to retry, as when a request builds; a warm-up that fails leaves
-// the rest to the first delivery, which meets it as it would have anyway.
+// build is done, there is no warm-up. A failed build is logged and left to
+// the requests to retry, as when a request builds; a warm-up that fails
+// leaves the rest to the first delivery, which meets it as it would have
+// anyway.
 func (l *lazy) warm(ctx context.Context) {
 	h, err := l.handler(ctx)
 	if err != nil {

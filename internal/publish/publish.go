@@ -104,8 +104,9 @@ type Options struct {
 	// events.Message.OrderingKey (the job id), so that a subscription with
 	// message ordering enabled delivers one job's events in the order they
 	// were published. Shared calls carry messages of one key, in the
-	// order they were published; there is no client-side pause of a key after a failed publish (see the package
-	// documentation). False (the default) publishes without a key.
+	// order they were published; there is no client-side pause of a key
+	// after a failed publish (see the package documentation). False (the
+	// default) publishes without a key.
 	Ordering bool
 	// MaxCalls is the most Publish calls of one topic in flight at once.
 	// A publish that finds them all busy waits for one to end, and the
