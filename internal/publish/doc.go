@@ -75,8 +75,8 @@
 // The library's batching publisher pauses a key after a failed publish
 // until the caller resumes it (ResumePublish), so that a later message of
 // the key cannot overtake the failed one. Publishing here keeps no state
-// between calls (a waiting publish only waits for a call slot), so there is no
-// client-side pause to resume: a failed publish returns its error (the
+// between calls (a waiting publish only waits for a call slot), so there
+// is no client-side pause to resume: a failed publish returns its error (the
 // handler answers 503 and Gemini retries the delivery), the next publish
 // of the same key goes out as usual, and a failed key never holds up
 // another job's key. The price is that a later event of a job whose
