@@ -1,7 +1,8 @@
 // Command coldstart measures the cold start of two built functions: the
 // time from starting the process to the first 200 answer to a POST, for
 // the geminihook Cloud Function (bench/coldstart/function, whose Service is
-// built by the first request) beside a bare functions-framework function
+// built from process start, as deployed, or by the first request in the
+// variants below) beside a bare functions-framework function
 // (bench/coldstart/bare), and the second request to the warm process.
 //
 //	go build -o /tmp/bare ./bench/coldstart/bare
@@ -52,7 +53,9 @@
 // as its latency (route token and verification with their first fetches,
 // the ledger's commits, the first publish), the remainder being mostly the
 // lazy build of the clients; second-ns the second delivery, on a new
-// connection to the warm process; first-extra-ns is request-ns minus
+// connection to the warm process (with -idle-second, sent -delay after the
+// first was answered, so that both follow the same idle time);
+// first-extra-ns is request-ns minus
 // second-ns, what the first delivery costs more than the second. A summary
 // with the median and the 90th percentile goes to standard error.
 package main
