@@ -97,6 +97,27 @@ func queued(p *Publisher, kind events.Kind) int {
 	return len(t.q.waiting)
 }
 
+// busyTopic starts a pstest server whose Publish answers g holds, and a
+// Publisher of o on topic "events" with one call slot (MaxCalls: 1), and
+// fills that slot with a publish of first that the server holds: from
+// then on, publishes wait in the queue. It returns the server, the
+// Publisher, and the first publish's result, which comes once g lets that
+// call through. dial adds options to the client's connection.
+func busyTopic(t *testing.T, g *gate, o Options, first events.Message, dial ...grpc.DialOption) (*pstest.Server, *Publisher, <-chan result) {
+	t.Helper()
+	srv, c := newServerDial(t, dial, g.option())
+	ensure(t, c, "events")
+	o.Topic, o.MaxCalls = "events", 1
+	p := newTestPublisher(t, c, o)
+	done := make(chan result, 1)
+	go func() {
+		id, err := p.Publish(t.Context(), events.KindBatch, first)
+		done <- result{data: string(first.Data), id: id, err: err, at: time.Now()}
+	}()
+	waitFor(t, "the first call to reach the server", func() bool { return len(g.seen()) == 1 })
+	return srv, p, done
+}
+
 type result struct {
 	data string
 	id   string
@@ -135,16 +156,7 @@ func repeat(ctx context.Context, n int) []context.Context {
 // each gets the ID of its own message.
 func TestWaitingPublishesShareOneCall(t *testing.T) {
 	g := newGate(t, true)
-	srv, c := newServer(t, g.option())
-	ensure(t, c, "events")
-	p := newTestPublisher(t, c, Options{Topic: "events", MaxCalls: 1})
-
-	first := make(chan result, 1)
-	go func() {
-		id, err := p.Publish(t.Context(), events.KindBatch, msg("first"))
-		first <- result{data: "first", id: id, err: err}
-	}()
-	waitFor(t, "the first call to reach the server", func() bool { return len(g.seen()) == 1 })
+	srv, p, first := busyTopic(t, g, Options{}, msg("first"))
 
 	var ms []events.Message
 	for i := range 10 {
@@ -192,12 +204,7 @@ func equalRequests(a, b [][]string) bool {
 // are not held up by it.
 func TestWaitingPublishLeavesWhenItsContextEnds(t *testing.T) {
 	g := newGate(t, true)
-	srv, c := newServer(t, g.option())
-	ensure(t, c, "events")
-	p := newTestPublisher(t, c, Options{Topic: "events", MaxCalls: 1})
-
-	go p.Publish(t.Context(), events.KindBatch, msg("first"))
-	waitFor(t, "the first call to reach the server", func() bool { return len(g.seen()) == 1 })
+	srv, p, _ := busyTopic(t, g, Options{}, msg("first"))
 
 	deadline := time.Now().Add(300 * time.Millisecond)
 	short, cancel := context.WithDeadline(t.Context(), deadline)
@@ -252,12 +259,7 @@ func TestWaitingPublishLeavesWhenItsContextEnds(t *testing.T) {
 func TestSharedCallEndsByItsEarliestDeadline(t *testing.T) {
 	var rec attempts
 	g := newGate(t, true)
-	_, c := newServerDial(t, []grpc.DialOption{rec.option()}, g.option())
-	ensure(t, c, "events")
-	p := newTestPublisher(t, c, Options{Topic: "events", MaxCalls: 1})
-
-	go p.Publish(t.Context(), events.KindBatch, msg("first"))
-	waitFor(t, "the first call to reach the server", func() bool { return len(g.seen()) == 1 })
+	_, p, _ := busyTopic(t, g, Options{}, msg("first"), rec.option())
 	deadline := time.Now().Add(500 * time.Millisecond)
 	early, cancel := context.WithDeadline(t.Context(), deadline)
 	defer cancel()
@@ -290,12 +292,7 @@ func TestSharedCallEndsByItsEarliestDeadline(t *testing.T) {
 // and returns its ID like the others.
 func TestSharedCallOutlivesACanceledPublish(t *testing.T) {
 	g := newGate(t, true)
-	srv, c := newServer(t, g.option())
-	ensure(t, c, "events")
-	p := newTestPublisher(t, c, Options{Topic: "events", MaxCalls: 1})
-
-	go p.Publish(t.Context(), events.KindBatch, msg("first"))
-	waitFor(t, "the first call to reach the server", func() bool { return len(g.seen()) == 1 })
+	srv, p, _ := busyTopic(t, g, Options{}, msg("first"))
 	canceled, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	wait := publishAll(t, p, []context.Context{canceled, t.Context()}, []events.Message{msg("canceled later"), msg("other")}, 0)
@@ -319,12 +316,7 @@ func TestSharedCallOutlivesACanceledPublish(t *testing.T) {
 func TestRefusedSharedCallIsSentAgainAlone(t *testing.T) {
 	g := newGate(t, true)
 	g.refuse = true
-	srv, c := newServer(t, g.option())
-	ensure(t, c, "events")
-	p := newTestPublisher(t, c, Options{Topic: "events", MaxCalls: 1})
-
-	go p.Publish(t.Context(), events.KindBatch, msg("first"))
-	waitFor(t, "the first call to reach the server", func() bool { return len(g.seen()) == 1 })
+	srv, p, _ := busyTopic(t, g, Options{}, msg("first"))
 	wait := publishAll(t, p, repeat(t.Context(), 3), []events.Message{msg("a"), msg("b"), msg("c")}, 0)
 	g.release()
 	for _, r := range wait() {
@@ -347,18 +339,13 @@ func TestRefusedSharedCallIsSentAgainAlone(t *testing.T) {
 // waiting publishes of different keys go in different calls, each key's in
 // the order they came.
 func TestSharedCallsKeepOneOrderingKey(t *testing.T) {
-	g := newGate(t, true)
-	_, c := newServer(t, g.option())
-	ensure(t, c, "events")
-	p := newTestPublisher(t, c, Options{Topic: "events", MaxCalls: 1, Ordering: true})
-
 	keyed := func(data, key string) events.Message {
 		m := msg(data)
 		m.OrderingKey = key
 		return m
 	}
-	go p.Publish(t.Context(), events.KindBatch, keyed("first", "a"))
-	waitFor(t, "the first call to reach the server", func() bool { return len(g.seen()) == 1 })
+	g := newGate(t, true)
+	_, p, _ := busyTopic(t, g, Options{Ordering: true}, keyed("first", "a"))
 	wait := publishAll(t, p, repeat(t.Context(), 5),
 		[]events.Message{keyed("a1", "a"), keyed("b1", "b"), keyed("a2", "a"), keyed("b2", "b"), keyed("a3", "a")}, 0)
 	g.release()
@@ -384,12 +371,7 @@ func TestSharedCallsKeepOneOrderingKey(t *testing.T) {
 // next call.
 func TestSharedCallLimit(t *testing.T) {
 	g := newGate(t, true)
-	srv, c := newServer(t, g.option())
-	ensure(t, c, "events")
-	p := newTestPublisher(t, c, Options{Topic: "events", MaxCalls: 1})
-
-	go p.Publish(t.Context(), events.KindBatch, msg("first"))
-	waitFor(t, "the first call to reach the server", func() bool { return len(g.seen()) == 1 })
+	srv, p, _ := busyTopic(t, g, Options{}, msg("first"))
 	n := maxShared + 20
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
