@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/geminihook/geminihook/internal/cloudlog"
+	"github.com/geminihook/geminihook/internal/cloudlog/cloudlogtest"
 )
 
 // TestLazyMisconfigured: an instance whose configuration is broken answers
@@ -85,7 +86,7 @@ func (h *warmHandler) WarmUp(context.Context) error {
 func TestLazyWarm(t *testing.T) {
 	for _, requestDuringBuild := range []bool{false, true} {
 		t.Run(fmt.Sprintf("request during the build=%v", requestDuringBuild), func(t *testing.T) {
-			var logs syncBuffer
+			var logs cloudlogtest.Buffer
 			building := make(chan struct{})
 			proceed := make(chan struct{})
 			h := &warmHandler{release: make(chan struct{}), err: errors.New("pub/sub unavailable")}

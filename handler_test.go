@@ -20,6 +20,7 @@ import (
 
 	"github.com/geminihook/geminihook/events"
 	"github.com/geminihook/geminihook/internal/cloudlog"
+	"github.com/geminihook/geminihook/internal/cloudlog/cloudlogtest"
 	"github.com/geminihook/geminihook/internal/ledger"
 	"github.com/geminihook/geminihook/internal/publish"
 	"github.com/geminihook/geminihook/verify"
@@ -103,7 +104,7 @@ type fixture struct {
 	h      http.Handler
 	pub    *recorder
 	ledger Ledger
-	logs   *bytes.Buffer
+	logs   *cloudlogtest.Buffer
 }
 
 func newFixture(t *testing.T, wrap func(Ledger) Ledger) *fixture {
@@ -113,27 +114,16 @@ func newFixture(t *testing.T, wrap func(Ledger) Ledger) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{pub: &recorder{}, logs: &bytes.Buffer{}}
+	f := &fixture{pub: &recorder{}, logs: &cloudlogtest.Buffer{}}
 	f.ledger = ledger.NewMemory(ledger.Options{Now: now})
 	if wrap != nil {
 		f.ledger = wrap(f.ledger)
 	}
 	f.h = NewHandler(Deps{
 		Verifier: v, Ledger: f.ledger, Publisher: f.pub, Now: now, MaxBodyBytes: 4096,
-		Logger: slog.New(cloudlog.NewHandler(&lockedWriter{w: f.logs}, &cloudlog.Options{ProjectID: "p"})),
+		Logger: slog.New(cloudlog.NewHandler(f.logs, &cloudlog.Options{ProjectID: "p"})),
 	})
 	return f
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // signV1 returns the webhook headers of a v1 delivery, signed with key.

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,30 +17,13 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/geminihook/geminihook/internal/cloudlog/cloudlogtest"
 	"github.com/geminihook/geminihook/internal/ledger"
 	"github.com/geminihook/geminihook/internal/publish"
 	"github.com/geminihook/geminihook/internal/route"
 	"github.com/geminihook/geminihook/internal/secrets/secretstest"
 	"github.com/geminihook/geminihook/verify/verifytest"
 )
-
-// syncBuffer is a log sink safe for the goroutines that write to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // warmPublisher counts WarmUp calls of a publisher that has one.
 type warmPublisher struct {
@@ -91,7 +73,7 @@ func TestWarmUp(t *testing.T) {
 	if err := publish.EnsureTopics(ctx, psc, cfg.Topic, cfg.QuarantineTopic); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs cloudlogtest.Buffer
 	wp := &warmPublisher{}
 	led := ledger.NewMemory(ledger.Options{})
 	s, err := NewService(cfg, Parts{

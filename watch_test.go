@@ -1,7 +1,6 @@
 package geminihook
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,10 +8,10 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/geminihook/geminihook/internal/cloudlog/cloudlogtest"
 	"github.com/geminihook/geminihook/internal/gemini"
 	"github.com/geminihook/geminihook/internal/gemini/geminitest"
 	"github.com/geminihook/geminihook/internal/secrets/secretstest"
@@ -23,23 +22,8 @@ const (
 	watchSecret = "projects/watch-project/secrets/gemini-api-key"
 )
 
-// syncLog is a concurrency-safe log sink.
-type syncLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *syncLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *syncLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// syncLog is the watcher's log, read as watchLines.
+type syncLog struct{ cloudlogtest.Buffer }
 
 // watchLine is one parsed log line of the watcher.
 type watchLine struct {

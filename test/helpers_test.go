@@ -30,6 +30,7 @@ import (
 
 	geminihook "github.com/geminihook/geminihook"
 	"github.com/geminihook/geminihook/events"
+	"github.com/geminihook/geminihook/internal/cloudlog/cloudlogtest"
 	"github.com/geminihook/geminihook/internal/emulator"
 	"github.com/geminihook/geminihook/internal/ledger"
 	"github.com/geminihook/geminihook/internal/publish"
@@ -127,7 +128,7 @@ type stack struct {
 	flaky            *flakyPublisher   // set with setup.flaky
 	fsProxy          *proxy            // set with setup.firestoreProxy
 
-	logs *logBuffer
+	logs *cloudlogtest.Buffer
 
 	mu        sync.Mutex
 	forbidden []string // never to appear in the logs: secrets, signatures, body markers
@@ -143,7 +144,7 @@ func newStack(t *testing.T, su setup) *stack {
 	if su.pstest == nil {
 		psEmu = emulator.PubSub(t)
 	}
-	s := &stack{t: t, project: cmp.Or(su.project, emulator.ProjectID(t)), signer: verifytest.NewSigner(), logs: &logBuffer{}}
+	s := &stack{t: t, project: cmp.Or(su.project, emulator.ProjectID(t)), signer: verifytest.NewSigner(), logs: &cloudlogtest.Buffer{}}
 	s.signer.Audience = audience
 	s.forbid(verifytest.Secret, strings.TrimPrefix(verifytest.Secret, "whsec_"),
 		verifytest.SecondSecret, strings.TrimPrefix(verifytest.SecondSecret, "whsec_"))
@@ -534,24 +535,6 @@ func byID(ms []received) map[string][]received {
 		m[id] = append(m[id], r)
 	}
 	return m
-}
-
-// logBuffer collects the function's log lines; safe for concurrent use.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // logLine is a parsed log line with its text.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/geminihook/geminihook/events"
+	"github.com/geminihook/geminihook/internal/cloudlog/cloudlogtest"
 	"github.com/geminihook/geminihook/internal/ledger"
 	"github.com/geminihook/geminihook/verify/verifytest"
 )
@@ -101,7 +102,7 @@ func (r *leakRecorder) Errorf(format string, args ...any) {
 // for a line that is not JSON, one without a severity, and a leaked
 // secret, signature or body marker.
 func TestCheckLogsCatches(t *testing.T) {
-	s := &stack{logs: &logBuffer{}}
+	s := &stack{logs: &cloudlogtest.Buffer{}}
 	s.forbid("whsec_secret", "SIGNATURE", "body-marker-1")
 	tests := []struct{ name, log string }{
 		{"not JSON", "delivery ok\n"},
@@ -113,7 +114,7 @@ func TestCheckLogsCatches(t *testing.T) {
 		{"body", `{"severity":"ERROR","message":"delivery","error":"json: body-marker-1"}` + "\n"},
 	}
 	for _, tt := range tests {
-		s.logs = &logBuffer{}
+		s.logs = &cloudlogtest.Buffer{}
 		s.logs.Write([]byte(`{"severity":"INFO","message":"fine"}` + "\n" + tt.log))
 		var r leakRecorder
 		s.checkLogs(&r)
@@ -121,7 +122,7 @@ func TestCheckLogsCatches(t *testing.T) {
 			t.Errorf("%s: checkLogs passed %q", tt.name, tt.log)
 		}
 	}
-	s.logs = &logBuffer{}
+	s.logs = &cloudlogtest.Buffer{}
 	s.logs.Write([]byte(`{"severity":"INFO","message":"fine","logging.googleapis.com/labels":{"result":"published"}}` + "\n"))
 	var r leakRecorder
 	if s.checkLogs(&r); len(r.errs) != 0 {

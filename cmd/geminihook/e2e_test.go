@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +20,7 @@ import (
 
 	geminihook "github.com/geminihook/geminihook"
 	"github.com/geminihook/geminihook/events"
+	"github.com/geminihook/geminihook/internal/cloudlog/cloudlogtest"
 	"github.com/geminihook/geminihook/internal/emulator"
 	"github.com/geminihook/geminihook/internal/route"
 )
@@ -32,29 +31,11 @@ import (
 // procWait bounds every wait on a child process.
 const procWait = 30 * time.Second
 
-// lockedBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // proc is a running geminihook command.
 type proc struct {
 	args           []string
 	cmd            *exec.Cmd
-	stdout, stderr lockedBuffer
+	stdout, stderr cloudlogtest.Buffer
 	done           chan struct{}
 	err            error
 }

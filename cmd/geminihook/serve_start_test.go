@@ -11,6 +11,8 @@ import (
 	"cloud.google.com/go/pubsub/v2/pstest"
 
 	geminihook "github.com/geminihook/geminihook"
+
+	"github.com/geminihook/geminihook/internal/cloudlog/cloudlogtest"
 )
 
 // holdPort listens on a free loopback port for the rest of the test and
@@ -78,8 +80,8 @@ func TestServeListensAfterTopics(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out := &syncBuffer{}
-	e := env{stdin: strings.NewReader(""), stdout: out, stderr: &syncBuffer{}, getenv: func(k string) string {
+	out := &cloudlogtest.Buffer{}
+	e := env{stdin: strings.NewReader(""), stdout: out, stderr: &cloudlogtest.Buffer{}, getenv: func(k string) string {
 		return map[string]string{"PUBSUB_EMULATOR_HOST": ps.Addr}[k]
 	}}
 	done := make(chan int, 1)

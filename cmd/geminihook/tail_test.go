@@ -11,11 +11,12 @@ import (
 	"cloud.google.com/go/pubsub/v2/pstest"
 
 	"github.com/geminihook/geminihook/events"
+	"github.com/geminihook/geminihook/internal/cloudlog/cloudlogtest"
 )
 
 // waitFor waits until cond holds for buf's text, failing the test after a
 // while or when done delivers first.
-func waitFor(t *testing.T, buf *syncBuffer, what string, done <-chan int, cond func(string) bool) {
+func waitFor(t *testing.T, buf *cloudlogtest.Buffer, what string, done <-chan int, cond func(string) bool) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for !cond(buf.String()) {
@@ -59,7 +60,7 @@ func TestTailSurvivesRestart(t *testing.T) {
 	createTopics()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out, errs := &syncBuffer{}, &syncBuffer{}
+	out, errs := &cloudlogtest.Buffer{}, &cloudlogtest.Buffer{}
 	e := env{stdin: strings.NewReader(""), stdout: out, stderr: errs, getenv: func(string) string { return "" }}
 	done := make(chan int, 1)
 	go func() {

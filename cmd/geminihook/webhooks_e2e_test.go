@@ -10,6 +10,7 @@ import (
 	"time"
 
 	geminihook "github.com/geminihook/geminihook"
+	"github.com/geminihook/geminihook/internal/cloudlog/cloudlogtest"
 	"github.com/geminihook/geminihook/internal/gemini/geminitest"
 )
 
@@ -21,10 +22,10 @@ var (
 // serveInProcess runs serve in this process on free ports, with vars as
 // its environment, and returns its URL, its in-process Pub/Sub address and
 // its output (banner and logs); it stops at the end of the test.
-func serveInProcess(t *testing.T, vars map[string]string, args ...string) (url, pubsubAddr string, out, logs *syncBuffer) {
+func serveInProcess(t *testing.T, vars map[string]string, args ...string) (url, pubsubAddr string, out, logs *cloudlogtest.Buffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out, logs = &syncBuffer{}, &syncBuffer{}
+	out, logs = &cloudlogtest.Buffer{}, &cloudlogtest.Buffer{}
 	e := env{stdin: strings.NewReader(""), stdout: out, stderr: logs, getenv: func(k string) string { return vars[k] }}
 	done := make(chan int, 1)
 	go func() {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,6 +19,7 @@ import (
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 
 	"github.com/geminihook/geminihook/events"
+	"github.com/geminihook/geminihook/internal/cloudlog/cloudlogtest"
 	"github.com/geminihook/geminihook/internal/emulator"
 	"github.com/geminihook/geminihook/internal/publish"
 )
@@ -130,25 +129,14 @@ func (r *rig) leftover(t *testing.T) []string {
 	return nil
 }
 
-// syncBuffer is a bytes.Buffer for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
+// syncBuffer is the consumer's log, read as JSON lines.
+type syncBuffer struct{ cloudlogtest.Buffer }
 
 // lines returns the JSON log lines with message msg.
 func (s *syncBuffer) lines(t *testing.T, msg string) []map[string]any {
 	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(s.b.Bytes()))
+	sc := bufio.NewScanner(strings.NewReader(s.String()))
 	for sc.Scan() {
 		var l map[string]any
 		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
@@ -160,8 +148,6 @@ func (s *syncBuffer) lines(t *testing.T, msg string) []map[string]any {
 	}
 	return out
 }
-
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // runUntil runs c until done says so (or 60 s), then stops it and waits
 // for Run to return.

@@ -14,6 +14,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/geminihook/geminihook/internal/cloudlog/cloudlogtest"
 	"github.com/geminihook/geminihook/internal/secrets"
 	"github.com/geminihook/geminihook/internal/secrets/secretstest"
 	"github.com/geminihook/geminihook/verify"
@@ -59,23 +60,10 @@ func (c *clock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// syncBuffer collects log output from concurrent loads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.b.String() }
-
 type fixture struct {
 	srv   *secretstest.Server
 	clock *clock
-	logs  *syncBuffer
+	logs  *cloudlogtest.Buffer
 	src   *secrets.Source
 	// values that must never appear in a log line or an error
 	secret []string
@@ -95,7 +83,7 @@ func newFixture(t *testing.T) *fixture {
 	f := &fixture{
 		srv:   secretstest.NewServer(t),
 		clock: &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)},
-		logs:  &syncBuffer{},
+		logs:  &cloudlogtest.Buffer{},
 	}
 	logger := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	src, err := secrets.New(f.srv.Client(), secretName, secrets.Options{

@@ -2,7 +2,6 @@ package fault
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -27,6 +26,7 @@ import (
 
 	geminihook "github.com/geminihook/geminihook"
 	"github.com/geminihook/geminihook/bench/naive"
+	"github.com/geminihook/geminihook/internal/cloudlog/cloudlogtest"
 	"github.com/geminihook/geminihook/internal/emulator"
 	"github.com/geminihook/geminihook/internal/loadtest"
 	"github.com/geminihook/geminihook/internal/publish"
@@ -96,24 +96,13 @@ func (g *gate) unary(ctx context.Context, method string, req, reply any, cc *grp
 }
 
 // logBuffer collects the function's log lines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
+type logBuffer struct{ cloudlogtest.Buffer }
 
 // reported returns the webhook ids of the log lines whose message starts
 // with prefix.
 func (l *logBuffer) reported(prefix string) map[string]bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	ids := map[string]bool{}
-	sc := bufio.NewScanner(bytes.NewReader(l.b.Bytes()))
+	sc := bufio.NewScanner(strings.NewReader(l.String()))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		var line struct {
