@@ -18,7 +18,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/geminihook/geminihook/bench/internal/benchfn"
 	"github.com/geminihook/geminihook/internal/emulator"
 	"github.com/geminihook/geminihook/verify/verifytest"
 )
@@ -32,7 +31,7 @@ type peer struct {
 	ps       *pstest.Server
 	fsCalls  *emulator.Counter
 	psCalls  *emulator.Counter
-	gate     *benchfn.Gate
+	gate     *emulator.PublishGate
 	logs     *bytes.Buffer
 	fsClient *firestore.Client
 }
@@ -42,7 +41,7 @@ func newPeer(t *testing.T) *peer {
 	fs := emulator.Firestore(t)
 	ctx := context.Background()
 	project := emulator.ProjectID(t)
-	p := &peer{fsCalls: &emulator.Counter{}, psCalls: &emulator.Counter{}, gate: &benchfn.Gate{}, logs: &bytes.Buffer{}}
+	p := &peer{fsCalls: &emulator.Counter{}, psCalls: &emulator.Counter{}, gate: &emulator.PublishGate{}, logs: &bytes.Buffer{}}
 	var err error
 	p.fsClient, err = firestore.NewClient(ctx, project, fs.ClientOptions(t, p.fsCalls)...)
 	if err != nil {
@@ -119,7 +118,7 @@ func TestNaive(t *testing.T) {
 	if n := p.fsCalls.Count(""); n != 3 || p.fsCalls.Count("BeginTransaction") != 1 || p.fsCalls.Count("Commit") != 1 {
 		t.Errorf("new delivery: %d Firestore calls %v, want 3 (BeginTransaction, BatchGetDocuments, Commit)", n, newFS)
 	}
-	if n := p.psCalls.Count(benchfn.PublishMethod); n != 1 || newPS != 1 {
+	if n := p.psCalls.Count(emulator.PublishMethod); n != 1 || newPS != 1 {
 		t.Errorf("new delivery: %d Pub/Sub calls (%d Publish), want 1 Publish", newPS, n)
 	}
 

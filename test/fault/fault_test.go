@@ -78,10 +78,10 @@ func TestPublishRefused(t *testing.T) {
 	if r.Doubled != 0 {
 		t.Errorf("%d deliveries published more than once after %v of refused publishes: want 0; %v", r.Doubled, sz.outage, r.DoubledIDs)
 	}
-	if n := rg.gate.refused.Load(); n == 0 || r.Status["503"] == 0 {
+	if n := rg.gate.Refused(); n == 0 || r.Status["503"] == 0 {
 		t.Errorf("%d Publish RPCs refused, %d attempts answered 503: the fault missed the load", n, r.Status["503"])
 	}
-	t.Logf("%d Publish RPCs refused during %v; %d attempts answered 503", rg.gate.refused.Load(), w.to.Sub(w.from).Round(time.Millisecond), r.Status["503"])
+	t.Logf("%d Publish RPCs refused during %v; %d attempts answered 503", rg.gate.Refused(), w.to.Sub(w.from).Round(time.Millisecond), r.Status["503"])
 }
 
 func TestFirestoreOutage(t *testing.T) {
@@ -243,12 +243,12 @@ func firestoreKillRestart(rg *rig) func() window {
 func publishRefused(rg *rig, scaleIn bool) func() window {
 	return func() window {
 		w := window{from: time.Now()}
-		rg.gate.closed.Store(true)
+		rg.gate.Set(true)
 		time.Sleep(rg.size.outage)
 		if scaleIn {
 			rg.replace()
 		}
-		rg.gate.closed.Store(false)
+		rg.gate.Set(false)
 		w.to = time.Now()
 		return w
 	}

@@ -21,8 +21,6 @@ import (
 	secretmanager "cloud.google.com/go/secretmanager/apiv1"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	geminihook "github.com/geminihook/geminihook"
 	"github.com/geminihook/geminihook/bench/naive"
@@ -39,8 +37,6 @@ func TestMain(m *testing.M) { emulator.Main(m) }
 const (
 	topic    = "events"
 	secretID = "webhook-signing"
-	// publishMethod is the gRPC method the gate refuses.
-	publishMethod = "/google.pubsub.v1.Publisher/Publish"
 	// couldNotMark is the start of the handler's error report when the
 	// event is out but the ledger could not record it.
 	couldNotMark = "published but could not mark the delivery published"
@@ -78,21 +74,6 @@ func sizeOf(t *testing.T) size {
 		deadline: 3 * time.Second, lease: 5 * time.Second,
 		at: time.Second, blip: 2 * time.Second, down: time.Second, outage: 4 * time.Second,
 		settle: time.Minute}
-}
-
-// gate refuses the function's Publish RPCs while closed, before they
-// reach the server.
-type gate struct {
-	closed  atomic.Bool
-	refused atomic.Int64
-}
-
-func (g *gate) unary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-	if method == publishMethod && g.closed.Load() {
-		g.refused.Add(1)
-		return status.Error(codes.Unavailable, "fault suite: publishing refused")
-	}
-	return invoker(ctx, method, req, reply, cc, opts...)
 }
 
 // logBuffer collects the function's log lines.
@@ -137,7 +118,7 @@ type rig struct {
 	peer    string
 	project string
 	url     string
-	gate    *gate
+	gate    *emulator.PublishGate
 	logs    *logBuffer
 	sub     *pubsub.Client // the suite's own client: subscriptions
 	fs, ps  *emulator.Emulator
@@ -168,7 +149,7 @@ func newRig(t *testing.T, sz size, fs, ps *emulator.Emulator) *rig {
 func newRigOf(t *testing.T, sz size, fs, ps *emulator.Emulator, peer string) *rig {
 	t.Helper()
 	ctx := context.Background()
-	rg := &rig{t: t, size: sz, peer: peer, project: emulator.ProjectID(t), gate: &gate{}, logs: &logBuffer{}, fs: fs, ps: ps}
+	rg := &rig{t: t, size: sz, peer: peer, project: emulator.ProjectID(t), gate: &emulator.PublishGate{}, logs: &logBuffer{}, fs: fs, ps: ps}
 	env := map[string]string{
 		"GOOGLE_CLOUD_PROJECT": rg.project,
 		"GEMINIHOOK_SECRET":    secretID,
@@ -247,7 +228,7 @@ func (rg *rig) newInstance() (*instance, error) {
 		conn.Close()
 		return nil, err
 	}
-	pconn, err := rg.ps.Dial(nil, grpc.WithChainUnaryInterceptor(rg.gate.unary))
+	pconn, err := rg.ps.Dial(nil, grpc.WithChainUnaryInterceptor(rg.gate.UnaryInterceptor()))
 	if err != nil {
 		fsc.Close()
 		return nil, err

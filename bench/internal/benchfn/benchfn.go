@@ -25,7 +25,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"sync/atomic"
 	"time"
 
 	"cloud.google.com/go/firestore"
@@ -33,8 +32,6 @@ import (
 	secretmanager "cloud.google.com/go/secretmanager/apiv1"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/geminihook/geminihook/internal/emulator"
 )
@@ -45,9 +42,6 @@ const (
 	EnvStats         = "GEMINIHOOK_BENCH_STATS"
 )
 
-// PublishMethod is the gRPC method the publish fault refuses.
-const PublishMethod = "/google.pubsub.v1.Publisher/Publish"
-
 // Clients are a function binary's cloud clients and, when counted, the
 // counters and the publish gate on their connections.
 type Clients struct {
@@ -55,8 +49,8 @@ type Clients struct {
 	PubSub        *pubsub.Client
 	SecretManager *secretmanager.Client // nil without EnvSecretManager
 
-	FirestoreCalls, PubSubCalls *emulator.Counter // nil when not counted
-	Gate                        *Gate             // nil when not counted
+	FirestoreCalls, PubSubCalls *emulator.Counter     // nil when not counted
+	Gate                        *emulator.PublishGate // nil when not counted
 }
 
 // Close closes every client.
@@ -95,7 +89,7 @@ func NewClients(ctx context.Context, getenv func(string) string, project, db str
 		if fsAddr == "" || psAddr == "" {
 			return fail(errors.New("counted clients need FIRESTORE_EMULATOR_HOST and PUBSUB_EMULATOR_HOST"))
 		}
-		c.FirestoreCalls, c.PubSubCalls, c.Gate = &emulator.Counter{}, &emulator.Counter{}, &Gate{}
+		c.FirestoreCalls, c.PubSubCalls, c.Gate = &emulator.Counter{}, &emulator.Counter{}, &emulator.PublishGate{}
 		fconn, err := emulator.Dial(fsAddr, c.FirestoreCalls)
 		if err != nil {
 			return fail(err)
@@ -104,7 +98,7 @@ func NewClients(ctx context.Context, getenv func(string) string, project, db str
 			fconn.Close()
 			return fail(fmt.Errorf("firestore client: %w", err))
 		}
-		pconn, err := emulator.Dial(psAddr, c.PubSubCalls, grpc.WithChainUnaryInterceptor(c.Gate.unary))
+		pconn, err := emulator.Dial(psAddr, c.PubSubCalls, grpc.WithChainUnaryInterceptor(c.Gate.UnaryInterceptor()))
 		if err != nil {
 			return fail(err)
 		}
@@ -120,31 +114,6 @@ func NewClients(ctx context.Context, getenv func(string) string, project, db str
 		}
 	}
 	return c, nil
-}
-
-// Gate refuses the Publish RPCs of a connection while closed, before they
-// reach the server, with UNAVAILABLE: the fault of test/fault's
-// TestPublishRefused, for a function in another process.
-type Gate struct {
-	closed  atomic.Bool
-	refused atomic.Int64
-}
-
-// Set closes (true) or opens the gate.
-func (g *Gate) Set(closed bool) { g.closed.Store(closed) }
-
-// Refused is the number of calls refused so far.
-func (g *Gate) Refused() int64 { return g.refused.Load() }
-
-// UnaryInterceptor is the gate, for a connection being dialed.
-func (g *Gate) UnaryInterceptor() grpc.UnaryClientInterceptor { return g.unary }
-
-func (g *Gate) unary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-	if method == PublishMethod && g.closed.Load() {
-		g.refused.Add(1)
-		return status.Error(codes.Unavailable, "benchfn: publishing refused")
-	}
-	return invoker(ctx, method, req, reply, cc, opts...)
 }
 
 // Stats is what the side port reports: the calls of the function's clients
@@ -169,7 +138,7 @@ func (c *Clients) Snapshot() Stats {
 	if c.PubSubCalls != nil {
 		s.PubSub = c.PubSubCalls.Snapshot()
 		s.PubSubCalls = c.PubSubCalls.Count("")
-		s.Publishes = c.PubSubCalls.Count(PublishMethod)
+		s.Publishes = c.PubSubCalls.Count(emulator.PublishMethod)
 	}
 	if c.Gate != nil {
 		s.RefusedPublish = c.Gate.Refused()
