@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/geminihook/geminihook/bench/internal/benchfn"
 )
 
 // The benchmarks are named .../delivery=new|duplicate/impl=bare|geminihook
@@ -92,15 +94,15 @@ func benchRecorder(b *testing.B, kind, impl string) {
 	var cpuOutside time.Duration
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0, pcpu0 := processCPU(), f.pubsubCPU()
+	cpu0, pcpu0 := benchfn.ProcessCPU(), f.pubsubCPU()
 	for i := range b.N {
 		if len(reqs) == 0 {
 			b.StopTimer()
-			c := processCPU()
+			c := benchfn.ProcessCPU()
 			for range min(batch, b.N-i) {
 				reqs = append(reqs, recorderRequest(s.header(next()), body))
 			}
-			cpuOutside += processCPU() - c
+			cpuOutside += benchfn.ProcessCPU() - c
 			b.StartTimer()
 		}
 		r := reqs[len(reqs)-1]
@@ -111,7 +113,7 @@ func benchRecorder(b *testing.B, kind, impl string) {
 			b.Fatalf("%s %s delivery: %d %s", impl, kind, w.Code, w.Body)
 		}
 	}
-	cpu := processCPU() - cpu0 - cpuOutside
+	cpu := benchfn.ProcessCPU() - cpu0 - cpuOutside
 	b.StopTimer()
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 	if f != nil && f.remote != nil {

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"cloud.google.com/go/pubsub/v2/pstest"
+
+	"github.com/geminihook/geminihook/bench/internal/benchfn"
 )
 
 // envPubSubChild makes the test binary a pstest server (TestMain): the
@@ -54,7 +56,7 @@ func servePubSubChild(in io.Reader, out io.Writer) int {
 		case "count":
 			fmt.Fprintln(out, len(srv.Messages()))
 		case "cpu":
-			fmt.Fprintln(out, processCPU().Nanoseconds())
+			fmt.Fprintln(out, benchfn.ProcessCPU().Nanoseconds())
 		default:
 			fmt.Fprintln(out, -1)
 		}

@@ -143,7 +143,7 @@ func (c *Clients) Snapshot() Stats {
 	if c.Gate != nil {
 		s.RefusedPublish = c.Gate.Refused()
 	}
-	s.CPUSeconds = processCPU().Seconds()
+	s.CPUSeconds = ProcessCPU().Seconds()
 	return s
 }
 
