@@ -84,9 +84,9 @@ func benchRecorder(b *testing.B, kind, impl string) {
 		}
 		next = func() string { return id }
 	}
-	before := 0
+	before, calls := 0, int64(0)
 	if f != nil {
-		before = f.published()
+		before, calls = f.published(), f.calls.Load()
 	}
 
 	const batch = 1024
@@ -119,6 +119,7 @@ func benchRecorder(b *testing.B, kind, impl string) {
 	if f != nil && f.remote != nil {
 		b.ReportMetric(float64((f.pubsubCPU()-pcpu0).Nanoseconds())/float64(b.N), "pubsub-cpu-ns/op")
 	}
+	reportCalls(b, f, calls)
 	checkPublished(b, f, kind, before, b.N)
 }
 
@@ -185,9 +186,9 @@ func benchLoopback(b *testing.B, kind, impl string) {
 			b.Fatalf("first delivery: %d %v", status, err)
 		}
 	}
-	before := 0
+	before, calls := 0, int64(0)
 	if f != nil {
-		before = f.published()
+		before, calls = f.published(), f.calls.Load()
 	}
 
 	b.ReportAllocs()
@@ -209,6 +210,7 @@ func benchLoopback(b *testing.B, kind, impl string) {
 	})
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+	reportCalls(b, f, calls)
 	checkPublished(b, f, kind, before, b.N)
 }
 
@@ -229,4 +231,12 @@ func post(c *http.Client, url string, h http.Header, body []byte) (int, error) {
 		return 0, err
 	}
 	return resp.StatusCode, nil
+}
+
+// reportCalls reports the Publish calls per delivery since the fixture
+// had made calls0 (publishes that wait share calls: below 1 under load).
+func reportCalls(b *testing.B, f *fixture, calls0 int64) {
+	if f != nil && f.counter == nil {
+		b.ReportMetric(float64(f.calls.Load()-calls0)/float64(b.N), "publish-calls/op")
+	}
 }

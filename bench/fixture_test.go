@@ -29,6 +29,7 @@ import (
 
 	geminihook "github.com/geminihook/geminihook"
 	"github.com/geminihook/geminihook/events"
+	"github.com/geminihook/geminihook/internal/emulator"
 	"github.com/geminihook/geminihook/internal/ledger"
 	"github.com/geminihook/geminihook/internal/publish"
 	"github.com/geminihook/geminihook/verify"
@@ -56,6 +57,7 @@ type fixture struct {
 	remote  *remotePubSub  // with pubsubRemote
 	counter *counter       // with pubsubNone
 	handler http.Handler
+	calls   atomic.Int64 // Publish calls the publisher made (pstest modes)
 }
 
 // pubsubMode says where a fixture's Pub/Sub server runs.
@@ -75,10 +77,10 @@ func newFixture(tb testing.TB, mode pubsubMode) *fixture {
 	case pubsubInProcess:
 		f.pstest = pstest.NewServerWithAddress("127.0.0.1:0")
 		tb.Cleanup(func() { f.pstest.Close() })
-		pub = newPublisher(tb, f.pstest.Addr)
+		pub = newPublisher(tb, f.pstest.Addr, &f.calls)
 	case pubsubRemote:
 		f.remote = startRemotePubSub(tb)
-		pub = newPublisher(tb, f.remote.addr)
+		pub = newPublisher(tb, f.remote.addr, &f.calls)
 	default:
 		f.counter = &counter{}
 		pub = f.counter
@@ -98,10 +100,16 @@ func newFixture(tb testing.TB, mode pubsubMode) *fixture {
 
 // newPublisher returns a publish.Publisher on a real client connected to
 // the pstest server at addr, its topics created; all are closed when tb
-// ends.
-func newPublisher(tb testing.TB, addr string) *publish.Publisher {
+// ends. calls counts the Publish calls it makes (an atomic add each).
+func newPublisher(tb testing.TB, addr string, calls *atomic.Int64) *publish.Publisher {
 	tb.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	count := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if method == emulator.PublishMethod {
+			calls.Add(1)
+		}
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithChainUnaryInterceptor(count))
 	if err != nil {
 		tb.Fatal(err)
 	}
