@@ -14,7 +14,10 @@ import (
 func TestPublishGate(t *testing.T) {
 	var g PublishGate
 	made := 0
-	invoker := func(context.Context, string, any, any, *grpc.ClientConn, ...grpc.CallOption) error { made++; return nil }
+	invoker := func(context.Context, string, any, any, *grpc.ClientConn, ...grpc.CallOption) error {
+		made++
+		return nil
+	}
 	call := func(method string) error {
 		return g.UnaryInterceptor()(t.Context(), method, nil, nil, nil, invoker)
 	}
